@@ -1,0 +1,1 @@
+"""The resource routers; each module serves one family of IoT Central paths (contract §2)."""

@@ -1,0 +1,39 @@
+"""Benchmarks behind ``aislehub bench``: each scenario measures itself beside a reference.
+
+Layers: ``wire`` (what a device sends), ``publisher`` (one pipelined connection),
+``generator`` (worker processes holding many connections), ``probe`` (publish → queryable
+latency), ``server``/``mosquitto``/``subscriber`` (the processes under test), ``ingest``
+(the scenario) and ``report`` (table or JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["main"]
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``args.scenario``; prints figures on stdout, progress on stderr."""
+    if args.scenario == "ingest":
+        return _ingest(args)
+    raise SystemExit(f"unknown benchmark scenario {args.scenario!r}")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from aislehub.bench.ingest import IngestOptions, run_ingest
+    from aislehub.bench.report import render_json, render_table
+
+    if args.devices < 1 or args.seconds <= 0 or args.processes < 1 or args.window < 1:
+        raise SystemExit("--devices, --seconds, --processes and --window must be positive")
+    opts = IngestOptions(
+        devices=args.devices,
+        seconds=args.seconds,
+        processes=args.processes,
+        window=args.window,
+        tls=not args.no_tls,
+        reference=not args.no_reference,
+    )
+    figures = run_ingest(opts)
+    print(render_json(figures) if args.json else render_table(figures), flush=True)
+    return 0

@@ -1,0 +1,202 @@
+"""``aislehub bench ingest``: QoS 1 telemetry ingest, plain and TLS, beside Mosquitto.
+
+Steps (DESIGN.md §6, first row), all on one loopback address of our own:
+
+1. a fresh install in a temporary directory, N devices written straight into its metadata
+   store, then ``aislehub serve`` as a subprocess;
+2. the generator over plain MQTT for ``seconds`` (connections opened before the window),
+   while the probe samples publish → queryable latency; then one more probe, whose
+   arrival in the API means the store has caught up (the stored rate's end point);
+3. the same over TLS with the install's CA;
+4. the server's peak RSS, a clean SIGTERM stop, and the stored count per phase read from
+   the DuckDB file;
+5. the reference: our own Mosquitto with one QoS 1 subscriber, the same generator and
+   devices, plain MQTT; the ratio is aislehub's plain acked rate over Mosquitto's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aislehub.bench.generator import LoadResult, LoadSpec, run_load
+from aislehub.bench.mosquitto import Mosquitto, mosquitto_available
+from aislehub.bench.probe import LatencyProbe
+from aislehub.bench.server import BenchServer, free_port, pick_loopback
+from aislehub.bench.stats import ms, percentile, stored_by_phase
+from aislehub.bench.subscriber import Subscriber
+from aislehub.bench.wire import Dialect, Target
+
+__all__ = ["IngestOptions", "run_ingest"]
+
+DEVICE_PREFIX = "bench-"
+PROBE_DEVICE = "probe-latency"  # outside DEVICE_PREFIX: not counted as load
+CATCH_UP_TIMEOUT = 120.0  # seconds the store may take to drain after a phase
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    devices: int = 1000
+    seconds: float = 10.0
+    processes: int = 2
+    window: int = 20
+    tls: bool = True
+    reference: bool = True
+    verbose: bool = True
+
+
+def run_ingest(opts: IngestOptions) -> dict[str, Any]:
+    """Run the scenario and return its figures (see :func:`aislehub.bench.report`)."""
+    work = Path(tempfile.mkdtemp(prefix="aislehub-bench-"))
+    try:
+        figures = _run_in(work, opts)
+    except BaseException:
+        print(
+            f"bench: failed; install, server log and mosquitto log kept in {work}", file=sys.stderr
+        )
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def _run_in(work: Path, opts: IngestOptions) -> dict[str, Any]:
+    host = pick_loopback()
+    ids = tuple(f"{DEVICE_PREFIX}{i:06d}" for i in range(opts.devices))
+    say = _say if opts.verbose else _quiet
+    say(f"install on {host}, {opts.devices} devices")
+    server = BenchServer.create(work / "install", host)
+    server.add_devices([*ids, PROBE_DEVICE])
+    figures: dict[str, Any] = {
+        "devices": opts.devices,
+        "seconds": opts.seconds,
+        "processes": opts.processes,
+        "window": opts.window,
+        "host": host,
+    }
+    server.start()
+    try:
+        phases = ["plain", *(["tls"] if opts.tls else [])]
+        for phase in phases:
+            say(f"aislehub {phase}: connecting, then {opts.seconds:g} s of load")
+            figures[phase] = _aislehub_phase(server, ids, opts, phase)
+        figures["peak_rss_mb"] = round(server.peak_rss_mb(), 1)
+    finally:
+        status = server.stop()
+    if status != 0:
+        raise RuntimeError(f"aislehub serve exited with {status}; log:\n{server.tail_log()}")
+    _add_stored(figures, server, phases)
+    if opts.reference and mosquitto_available():
+        say(f"mosquitto: connecting, then {opts.seconds:g} s of load")
+        figures["mosquitto"] = _mosquitto_phase(work, host, ids, opts)
+        ref = figures["mosquitto"]["acked_per_s"]
+        figures["ratio"] = round(figures["plain"]["acked_per_s"] / ref, 3) if ref else None
+    else:
+        figures["mosquitto"] = None
+        figures["ratio"] = None
+    return figures
+
+
+def _aislehub_phase(
+    server: BenchServer, ids: tuple[str, ...], opts: IngestOptions, phase: str
+) -> dict[str, Any]:
+    target = server.target(phase == "tls")
+    probe = LatencyProbe(target, server.host, server.http_port, server.api_token, PROBE_DEVICE)
+    probe.connect()
+    try:
+        spec = LoadSpec(
+            target,
+            ids,
+            opts.seconds,
+            opts.window,
+            opts.processes,
+            properties=(("phase", phase),),
+        )
+        result = run_load(spec, on_start=probe.start_sampling)
+        probe.stop_sampling()
+        final = probe.measure_once(CATCH_UP_TIMEOUT)
+        caught_up = time.monotonic() - result.started_at if final is not None else None
+    finally:
+        probe.close()
+    figures = _load_figures(result)
+    figures.update(
+        {
+            "caught_up_s": None if caught_up is None else round(caught_up, 3),
+            "latency_p50_ms": ms(percentile(probe.samples, 50)),
+            "latency_p99_ms": ms(percentile(probe.samples, 99)),
+            "latency_max_ms": ms(max(probe.samples, default=None)),
+            "latency_samples": len(probe.samples),
+            "latency_missed": probe.missed,
+            "_latencies": probe.samples,
+        }
+    )
+    return figures
+
+
+def _load_figures(result: LoadResult) -> dict[str, Any]:
+    return {
+        "acked_per_s": round(result.acked_per_s, 1),
+        "acked_in_window": result.acked_in_window,
+        "acked": result.acked,
+        "sent": result.sent,
+        "connections": result.connections,
+        "connect_failures": result.connect_failures,
+        "connect_s": round(result.connect_seconds, 2),
+        "lost_connections": result.lost_connections,
+        "puback_p50_ms": ms(percentile(result.latencies, 50)),
+        "puback_p99_ms": ms(percentile(result.latencies, 99)),
+        "errors": result.errors[:5],
+    }
+
+
+def _add_stored(figures: dict[str, Any], server: BenchServer, phases: list[str]) -> None:
+    stored = stored_by_phase(server.telemetry_path, DEVICE_PREFIX)
+    samples: list[float] = []
+    for phase in phases:
+        f = figures[phase]
+        f["stored"] = stored.get(phase, 0)
+        f["stored_per_s"] = round(f["stored"] / f["caught_up_s"], 1) if f["caught_up_s"] else None
+        samples += f.pop("_latencies")
+    figures["stored_per_s"] = figures["plain"]["stored_per_s"]
+    figures["latency_p50_ms"] = ms(percentile(samples, 50))
+    figures["latency_p99_ms"] = ms(percentile(samples, 99))
+
+
+def _mosquitto_phase(
+    work: Path, host: str, ids: tuple[str, ...], opts: IngestOptions
+) -> dict[str, Any]:
+    port = free_port(host)
+    broker = Mosquitto(host, port, work)
+    broker.start()
+    try:
+        sub = Subscriber(host, port)
+        sub.start()
+        try:
+            spec = LoadSpec(
+                Target(host, port, Dialect()),
+                ids,
+                opts.seconds,
+                opts.window,
+                opts.processes,
+                properties=(("phase", "mosquitto"),),
+            )
+            result = run_load(spec)
+        finally:
+            received = sub.stop()
+    finally:
+        broker.stop()
+    figures = _load_figures(result)
+    figures["subscriber_received"] = received
+    return figures
+
+
+def _say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def _quiet(text: str) -> None:
+    pass

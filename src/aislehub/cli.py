@@ -1,0 +1,141 @@
+"""The ``aislehub`` command.
+
+``init`` prints one JSON object (relied on by scripts and outside checks); the device and
+enrollment commands work on the install's metadata store directly, so they run with or
+without a server; ``serve`` runs everything in one process until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aislehub.settings import load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from aislehub.install import initialize
+
+    try:
+        install, token = initialize(Path(args.data_dir), args.hostname or [], args.ip or [])
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({
+        "appId": install.app_id,
+        "idScope": install.id_scope,
+        "hostname": install.hostname,
+        "apiToken": token,
+        "caCertPath": install.ca_cert_path,
+        "dataDir": str(Path(args.data_dir).resolve()),
+    }))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aislehub.runtime import run
+
+    settings = load_settings(Path(args.data_dir)).with_overrides(
+        bind=args.bind, mqtt_port=args.mqtt_port, ws_port=args.ws_port,
+        http_port=args.http_port, plain_mqtt_port=args.plain_mqtt_port,
+    )
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(settings)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aislehub.simulator.demo import run_demo
+
+    return run_demo(Path(args.data_dir), args.devices, args.http_port, args.bind)
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    from aislehub import admin
+
+    return admin.device_command(Path(args.data_dir), args)
+
+
+def cmd_enrollment(args: argparse.Namespace) -> int:
+    from aislehub import admin
+
+    return admin.enrollment_command(Path(args.data_dir), args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from aislehub.bench import main as bench_main
+
+    return bench_main(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aislehub", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--data-dir", default="./data", help="install directory (default ./data)")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("init", cmd_init, "create an install: CA, server certificate, app, API token")
+    p.add_argument("--hostname", action="append", help="host name devices dial (repeatable)")
+    p.add_argument("--ip", action="append", help="IP address devices dial (repeatable)")
+
+    p = command("serve", cmd_serve, "run gateway, ingest and API in one process")
+    p.add_argument("--bind", default=None)
+    p.add_argument("--mqtt-port", type=int, default=None)
+    p.add_argument("--ws-port", type=int, default=None)
+    p.add_argument("--http-port", type=int, default=None)
+    p.add_argument("--plain-mqtt-port", type=int, default=None)
+
+    p = command("demo", cmd_demo, "init (if needed), serve and run a simulated fleet")
+    p.add_argument("--devices", type=int, default=10)
+    p.add_argument("--http-port", type=int, default=8080)
+    p.add_argument("--bind", default="127.0.0.1")
+
+    p = command("device", cmd_device, "manage devices")
+    p.add_argument("action", choices=["list", "show", "create", "delete", "block", "unblock",
+                                      "credentials"])
+    p.add_argument("device_id", nargs="?")
+    p.add_argument("--display-name")
+    p.add_argument("--template")
+
+    p = command("enrollment", cmd_enrollment, "manage enrollment groups")
+    p.add_argument("action", choices=["list", "show", "create", "delete"])
+    p.add_argument("group_id", nargs="?")
+    p.add_argument("--display-name")
+    p.add_argument("--type", choices=["iot", "iotEdge"], default="iot")
+
+    p = command("bench", cmd_bench, "run a benchmark and print its figures")
+    p.add_argument("scenario", choices=["ingest"])
+    p.add_argument("--devices", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--window", type=int, default=20, help="QoS 1 messages in flight per device")
+    p.add_argument("--no-tls", action="store_true", help="skip the TLS run")
+    p.add_argument("--no-reference", action="store_true", help="skip the Mosquitto run")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

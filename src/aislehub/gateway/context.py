@@ -1,0 +1,30 @@
+"""What every connection of one gateway process shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aislehub.hub.hub import DeviceHub
+from aislehub.ingest.log import IngestLog
+from aislehub.metrics import Metrics
+from aislehub.settings import Settings
+
+if TYPE_CHECKING:
+    from aislehub.gateway.connection import MqttConnection
+
+# Remaining length allows the 256 KiB payload plus a topic with a full property bag.
+TOPIC_HEADROOM = 64 * 1024
+
+
+@dataclass(slots=True)
+class GatewayContext:
+    settings: Settings
+    hub: DeviceHub
+    log: IngestLog
+    metrics: Metrics
+    connections: set[MqttConnection] = field(default_factory=set)
+
+    @property
+    def max_remaining_length(self) -> int:
+        return self.settings.max_message_bytes + TOPIC_HEADROOM

@@ -1,0 +1,84 @@
+"""The DPS registration flow: register → 202 assigning → poll → assigned.
+
+An operation answers ``assigning`` to the first request and ``assigned`` to the first poll,
+which is what the SDK handles best (it waits a fixed 2 s after the 202, contract §3). The
+device record is created or updated when the registration is accepted, so the hub accepts
+the device's key the moment the device learns its assignment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aislehub.store.metadata import App, Device, MetadataStore, utcnow
+
+OPERATION_TTL_S = 300.0
+
+
+@dataclass(slots=True)
+class Registration:
+    app_id: str
+    registration_id: str
+    device_id: str
+    assigned_hub: str
+    created: datetime
+    updated: datetime
+    etag: str
+    payload: Any
+    status: str  # assigned | disabled | failed
+    polled: bool = False
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ProvisioningService:
+    def __init__(self, store: MetadataStore, assigned_hub: str) -> None:
+        self._store = store
+        self._hub = assigned_hub
+        self._operations: dict[str, Registration] = {}
+
+    def register(
+        self, app: App, registration_id: str, group_id: str | None, payload: Any
+    ) -> tuple[str, Registration]:
+        """Accept a registration; returns the operation id and its (future) result."""
+        device = self._store.get_device(app.id, registration_id)
+        now = utcnow()
+        if device is None:
+            device = Device(app.id, registration_id, display_name=registration_id,
+                            enrollment_group_id=group_id, created_at=now)
+        status = "assigned" if device.enabled else "disabled"
+        if device.enabled:
+            device.provisioned = True
+            device.provisioned_at = now
+            model_id = payload.get("modelId") if isinstance(payload, dict) else None
+            if isinstance(model_id, str):
+                device.model_id = model_id
+            if group_id is not None and device.attestation is None:
+                device.enrollment_group_id = group_id
+            self._store.put_device(device)
+            self._store.add_event(app.id, device.id, "provisioned",
+                                  {"enrollmentGroup": group_id, "modelId": device.model_id})
+        registration = Registration(
+            app.id, registration_id, device.id, self._hub, device.created_at, now,
+            device.etag, payload, status,
+        )
+        operation_id = f"4.{secrets.token_hex(8)}.{secrets.token_hex(16)}"
+        self._operations[operation_id] = registration
+        return operation_id, registration
+
+    def poll(self, app: App, registration_id: str, operation_id: str) -> Registration | None:
+        registration = self._operations.get(operation_id)
+        if registration is None or registration.app_id != app.id:
+            return None
+        if registration.registration_id != registration_id:
+            return None
+        registration.polled = True
+        return registration
+
+    def forget(self, operation_id: str) -> None:
+        self._operations.pop(operation_id, None)

@@ -1,0 +1,122 @@
+"""One process running the whole embedded product: gateway, ingest, store writer and API.
+
+Startup order follows the data: stores, then the log (which recovers its tail), then the
+store writer (which replays from its committed offset), then listeners. Shutdown runs in
+reverse on SIGTERM/SIGINT: listeners close first so no new message is acknowledged, then
+the log is flushed and fsynced, then the writer drains it into the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from aislehub.api.app import create_api
+from aislehub.api.deps import ApiContext
+from aislehub.gateway import certs
+from aislehub.gateway.context import GatewayContext
+from aislehub.gateway.server import Gateway
+from aislehub.hub.hub import DeviceHub
+from aislehub.ingest.consumer import StoreWriter
+from aislehub.ingest.local_log import LocalLog
+from aislehub.install import Install
+from aislehub.metrics import Metrics
+from aislehub.settings import Settings
+from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
+from aislehub.store.metadata import MetadataStore
+
+log = logging.getLogger(__name__)
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn inside our loop: signals are ours, not uvicorn's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    install: Install
+    metrics: Metrics
+    store: MetadataStore
+    telemetry: DuckDBTelemetryStore
+    log: LocalLog
+    writer: StoreWriter
+    hub: DeviceHub
+    gateway: Gateway
+    api: _ApiServer
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Runtime]:
+    """Start everything; stop it all, in order, when the block exits."""
+    install = Install.load(settings.data_dir)
+    metrics = Metrics()
+    store = MetadataStore(settings.metadata_url)
+    telemetry = DuckDBTelemetryStore(settings.telemetry_path)
+    ingest_log = LocalLog(settings.log_dir, commit_interval=settings.commit_interval)
+    await ingest_log.start()
+    writer = StoreWriter(ingest_log, telemetry)
+    await writer.start()
+    hub = DeviceHub(store, metrics, install.hostname)
+    ctx = GatewayContext(settings, hub, ingest_log, metrics)
+    tls = certs.server_ssl_context(certs.PkiPaths.in_directory(settings.pki_dir))
+    gateway = Gateway(ctx, tls)
+    metrics.gauge("mqtt_connections", lambda: float(len(ctx.connections)))
+    metrics.gauge("devices_connected", lambda: float(hub.links.count()))
+    metrics.gauge("ingest_lag_records", lambda: float(writer.lag))
+    api_ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
+    config = uvicorn.Config(create_api(api_ctx), host=settings.bind, port=settings.http_port,
+                            log_level="warning", lifespan="off", access_log=False)
+    api = _ApiServer(config)
+    api_task = asyncio.create_task(api.serve(), name="api server")
+    try:
+        await gateway.start()
+        while not api.started and not api_task.done():
+            await asyncio.sleep(0.01)
+        if api_task.done():
+            api_task.result()
+        yield Runtime(settings, install, metrics, store, telemetry, ingest_log, writer, hub,
+                      gateway, api)
+    finally:
+        await gateway.stop()
+        api.should_exit = True
+        with contextlib.suppress(Exception):
+            await api_task
+        # Store what the log holds, then let the log commit its queue and release its files.
+        await writer.close()
+        await ingest_log.close()
+        telemetry.close()
+        store.close()
+
+
+async def serve_until_signalled(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(settings) as rt:
+        log.info("aislehub serving: mqtts %s:%d, api http://%s:%d", settings.bind,
+                 settings.mqtt_port, settings.bind, settings.http_port)
+        print(f"ready: api http://{settings.bind}:{settings.http_port} "
+              f"mqtts {settings.bind}:{settings.mqtt_port} app {rt.install.app_id}", flush=True)
+        await stop.wait()
+    log.info("aislehub stopped cleanly")
+
+
+def run(settings: Settings) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(serve_until_signalled(settings))
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        asyncio.run(serve_until_signalled(settings))

@@ -1,0 +1,91 @@
+"""Configuration, read once into a frozen object.
+
+Precedence, lowest first: defaults, a TOML file (``AISLEHUB_CONFIG`` or ``<data-dir>/aislehub.toml``),
+``AISLEHUB_*`` environment variables, then command-line flags. Nothing secret lives here:
+keys and tokens stay in the data directory and the metadata store.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+# IoT Hub's device-to-cloud message limit; the SDK refuses larger messages itself.
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("./data")
+    bind: str = "127.0.0.1"
+    mqtt_port: int = 8883
+    ws_port: int = 443
+    http_port: int = 8080
+    # Plain MQTT is for development only; off unless asked (1883 often belongs to a broker).
+    plain_mqtt_port: int | None = None
+    max_connections: int = 50_000
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    # Group commit: the log fsyncs at most this often; a PUBACK waits for it.
+    commit_interval: float = 0.002
+    method_default_timeout: float = 30.0
+    log_level: str = "INFO"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
+    def metadata_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'metadata.sqlite'}"
+
+    @property
+    def telemetry_path(self) -> Path:
+        return self.data_dir / "telemetry.duckdb"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with every non-None override applied."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_CASTS: dict[str, Any] = {
+    "data_dir": Path,
+    "mqtt_port": int,
+    "ws_port": int,
+    "http_port": int,
+    "plain_mqtt_port": int,
+    "max_connections": int,
+    "max_message_bytes": int,
+    "commit_interval": float,
+    "method_default_timeout": float,
+}
+
+
+def load_settings(data_dir: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Defaults ← TOML ← environment. CLI flags are applied by the caller via ``with_overrides``."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    base_dir = data_dir or Path(env.get("AISLEHUB_DATA_DIR", "./data"))
+    toml_path = Path(env.get("AISLEHUB_CONFIG", base_dir / "aislehub.toml"))
+    if toml_path.is_file():
+        values.update(tomllib.loads(toml_path.read_text()))
+    for f in fields(Settings):
+        key = f"AISLEHUB_{f.name.upper()}"
+        if key in env:
+            values[f.name] = env[key]
+    values["data_dir"] = base_dir
+    known = {f.name for f in fields(Settings)}
+    extra = {k: v for k, v in values.items() if k not in known}
+    typed: dict[str, Any] = {
+        k: _CASTS.get(k, str)(v) if v is not None else None
+        for k, v in values.items()
+        if k in known and k != "extra"
+    }
+    return Settings(**typed, extra=extra)

@@ -1,0 +1,350 @@
+"""The metadata store: apps, tokens, enrollment groups, devices, twins, C2D queue, history.
+
+SQLAlchemy Core over SQLite (WAL) in the embedded build; the same schema runs on PostgreSQL.
+Every method takes ``app_id`` first: callers pass the app of the authenticated principal.
+Calls are short and synchronous; they run on the event loop thread, which is the only
+writer, so SQLite never sees two writers at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from aislehub.store import migrate
+from aislehub.store.schema import (
+    api_tokens,
+    apps,
+    c2d_messages,
+    command_history,
+    device_events,
+    devices,
+    enrollment_groups,
+    twins,
+)
+
+Json = dict[str, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_etag() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(slots=True)
+class App:
+    id: str
+    name: str
+    subdomain: str
+    id_scope: str
+
+
+@dataclass(slots=True)
+class Device:
+    app_id: str
+    id: str
+    display_name: str
+    template: str | None = None
+    enabled: bool = True
+    provisioned: bool = False
+    simulated: bool = False
+    organizations: list[str] = field(default_factory=list)
+    attestation: Json | None = None
+    enrollment_group_id: str | None = None
+    model_id: str | None = None
+    etag: str = field(default_factory=new_etag)
+    created_at: datetime = field(default_factory=utcnow)
+    provisioned_at: datetime | None = None
+    last_updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class EnrollmentGroup:
+    app_id: str
+    id: str
+    display_name: str
+    type: str = "iot"
+    enabled: bool = True
+    attestation: Json = field(default_factory=dict)
+    etag: str = field(default_factory=new_etag)
+
+
+@dataclass(slots=True)
+class Twin:
+    desired: Json = field(default_factory=dict)
+    desired_version: int = 1
+    desired_updated: dict[str, str] = field(default_factory=dict)
+    reported: Json = field(default_factory=dict)
+    reported_version: int = 1
+    reported_updated: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ApiToken:
+    app_id: str
+    id: str
+    roles: list[Json]
+    expiry: datetime
+
+
+@dataclass(slots=True)
+class C2DMessage:
+    seq: int
+    properties: dict[str, str]
+    payload: bytes
+    expires_at: datetime
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _row(obj: Any, table: sa.Table) -> Json:
+    return {c.name: getattr(obj, c.name) for c in table.columns if hasattr(obj, c.name)}
+
+
+class MetadataStore:
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        migrate.upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _rows(self, stmt: sa.Executable) -> Iterator[Any]:
+        with self.engine.connect() as conn:
+            yield from conn.execute(stmt)
+
+    def _write(self, *stmts: sa.Executable) -> None:
+        with self.engine.begin() as conn:
+            for stmt in stmts:
+                conn.execute(stmt)
+
+    # -- apps --------------------------------------------------------------------------
+    def create_app(self, app: App) -> App:
+        self._write(sa.insert(apps).values(**_row(app, apps), created_at=utcnow()))
+        return app
+
+    def get_app(self, app_id: str) -> App | None:
+        return self._one_app(apps.c.id == app_id)
+
+    def app_by_scope(self, id_scope: str) -> App | None:
+        return self._one_app(sa.func.lower(apps.c.id_scope) == id_scope.lower())
+
+    def list_apps(self) -> list[App]:
+        cols = (apps.c.id, apps.c.name, apps.c.subdomain, apps.c.id_scope)
+        return [App(*r) for r in self._rows(sa.select(*cols).order_by(apps.c.created_at))]
+
+    def _one_app(self, where: sa.ColumnElement[bool]) -> App | None:
+        cols = (apps.c.id, apps.c.name, apps.c.subdomain, apps.c.id_scope)
+        row = next(self._rows(sa.select(*cols).where(where)), None)
+        return App(*row) if row else None
+
+    # -- API tokens --------------------------------------------------------------------
+    def put_token(self, token: ApiToken, token_hash: str) -> None:
+        key = (api_tokens.c.app_id == token.app_id) & (api_tokens.c.id == token.id)
+        self._write(
+            sa.delete(api_tokens).where(key),
+            sa.insert(api_tokens).values(
+                **_row(token, api_tokens), token_hash=token_hash, created_at=utcnow()
+            ),
+        )
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        return self._one_token(api_tokens.c.token_hash == token_hash)
+
+    def get_token(self, app_id: str, token_id: str) -> ApiToken | None:
+        return self._one_token((api_tokens.c.app_id == app_id) & (api_tokens.c.id == token_id))
+
+    def list_tokens(self, app_id: str) -> list[ApiToken]:
+        stmt = self._token_select().where(api_tokens.c.app_id == app_id).order_by(api_tokens.c.id)
+        return [ApiToken(r[0], r[1], r[2], _aware(r[3]) or utcnow()) for r in self._rows(stmt)]
+
+    def delete_token(self, app_id: str, token_id: str) -> bool:
+        key = (api_tokens.c.app_id == app_id) & (api_tokens.c.id == token_id)
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(api_tokens).where(key)).rowcount > 0
+
+    @staticmethod
+    def _token_select() -> sa.Select[Any]:
+        c = api_tokens.c
+        return sa.select(c.app_id, c.id, c.roles, c.expiry)
+
+    def _one_token(self, where: sa.ColumnElement[bool]) -> ApiToken | None:
+        row = next(self._rows(self._token_select().where(where)), None)
+        return ApiToken(row[0], row[1], row[2], _aware(row[3]) or utcnow()) if row else None
+
+    # -- enrollment groups -------------------------------------------------------------
+    def put_group(self, group: EnrollmentGroup) -> EnrollmentGroup:
+        group.etag = new_etag()
+        key = (enrollment_groups.c.app_id == group.app_id) & (enrollment_groups.c.id == group.id)
+        self._write(
+            sa.delete(enrollment_groups).where(key),
+            sa.insert(enrollment_groups).values(**_row(group, enrollment_groups)),
+        )
+        return group
+
+    def get_group(self, app_id: str, group_id: str) -> EnrollmentGroup | None:
+        c = enrollment_groups.c
+        groups = self._groups((c.app_id == app_id) & (c.id == group_id))
+        return groups[0] if groups else None
+
+    def list_groups(self, app_id: str) -> list[EnrollmentGroup]:
+        return self._groups(enrollment_groups.c.app_id == app_id)
+
+    def delete_group(self, app_id: str, group_id: str) -> bool:
+        c = enrollment_groups.c
+        with self.engine.begin() as conn:
+            stmt = sa.delete(enrollment_groups).where((c.app_id == app_id) & (c.id == group_id))
+            return conn.execute(stmt).rowcount > 0
+
+    def _groups(self, where: sa.ColumnElement[bool]) -> list[EnrollmentGroup]:
+        stmt = sa.select(enrollment_groups).where(where).order_by(enrollment_groups.c.id)
+        return [EnrollmentGroup(**r._mapping) for r in self._rows(stmt)]
+
+    # -- devices -----------------------------------------------------------------------
+    def put_device(self, device: Device) -> Device:
+        device.etag = new_etag()
+        device.last_updated_at = utcnow()
+        key = (devices.c.app_id == device.app_id) & (devices.c.id == device.id)
+        self._write(sa.delete(devices).where(key), sa.insert(devices).values(**_row(device, devices)))
+        return device
+
+    def get_device(self, app_id: str, device_id: str) -> Device | None:
+        found = self._devices((devices.c.app_id == app_id) & (devices.c.id == device_id), 0, 1)
+        return found[0] if found else None
+
+    def list_devices(self, app_id: str, offset: int = 0, limit: int = 25) -> list[Device]:
+        return self._devices(devices.c.app_id == app_id, offset, limit)
+
+    def count_devices(self, app_id: str) -> int:
+        stmt = sa.select(sa.func.count()).select_from(devices).where(devices.c.app_id == app_id)
+        return int(next(self._rows(stmt))[0])
+
+    def delete_device(self, app_id: str, device_id: str) -> bool:
+        with self.engine.begin() as conn:
+            key = (devices.c.app_id == app_id) & (devices.c.id == device_id)
+            gone = conn.execute(sa.delete(devices).where(key)).rowcount > 0
+            tkey = (twins.c.app_id == app_id) & (twins.c.device_id == device_id)
+            conn.execute(sa.delete(twins).where(tkey))
+            ckey = (c2d_messages.c.app_id == app_id) & (c2d_messages.c.device_id == device_id)
+            conn.execute(sa.delete(c2d_messages).where(ckey))
+            return gone
+
+    def _devices(self, where: sa.ColumnElement[bool], offset: int, limit: int) -> list[Device]:
+        stmt = sa.select(devices).where(where).order_by(devices.c.id).offset(offset).limit(limit)
+        found = []
+        for r in self._rows(stmt):
+            d = Device(**r._mapping)
+            d.created_at = _aware(d.created_at) or utcnow()
+            d.last_updated_at = _aware(d.last_updated_at) or utcnow()
+            d.provisioned_at = _aware(d.provisioned_at)
+            found.append(d)
+        return found
+
+    # -- twins -------------------------------------------------------------------------
+    def get_twin(self, app_id: str, device_id: str, module_id: str = "") -> Twin:
+        c = twins.c
+        stmt = sa.select(
+            c.desired, c.desired_version, c.desired_updated,
+            c.reported, c.reported_version, c.reported_updated,
+        ).where((c.app_id == app_id) & (c.device_id == device_id) & (c.module_id == module_id))
+        row = next(self._rows(stmt), None)
+        return Twin(*row) if row else Twin()
+
+    def save_twin(self, app_id: str, device_id: str, module_id: str, twin: Twin) -> None:
+        c = twins.c
+        key = (c.app_id == app_id) & (c.device_id == device_id) & (c.module_id == module_id)
+        values = _row(twin, twins)
+        self._write(
+            sa.delete(twins).where(key),
+            sa.insert(twins).values(
+                app_id=app_id, device_id=device_id, module_id=module_id, **values
+            ),
+        )
+
+    # -- cloud-to-device queue ---------------------------------------------------------
+    def enqueue_c2d(
+        self, app_id: str, device_id: str, props: Mapping[str, str], payload: bytes,
+        expires_at: datetime,
+    ) -> int:
+        stmt = sa.insert(c2d_messages).values(
+            app_id=app_id, device_id=device_id, properties=dict(props), payload=payload,
+            expires_at=expires_at, state="pending",
+        )
+        with self.engine.begin() as conn:
+            pk = conn.execute(stmt).inserted_primary_key
+            return int(pk[0]) if pk else 0
+
+    def pending_c2d(self, app_id: str, device_id: str, now: datetime) -> list[C2DMessage]:
+        c = c2d_messages.c
+        stmt = (
+            sa.select(c.seq, c.properties, c.payload, c.expires_at)
+            .where((c.app_id == app_id) & (c.device_id == device_id) & (c.state == "pending"))
+            .order_by(c.seq)
+        )
+        msgs = [C2DMessage(r[0], r[1], r[2], _aware(r[3]) or now) for r in self._rows(stmt)]
+        expired = [m.seq for m in msgs if m.expires_at <= now]
+        if expired:
+            self._write(sa.update(c2d_messages).where(c.seq.in_(expired)).values(state="expired"))
+        return [m for m in msgs if m.expires_at > now]
+
+    def complete_c2d(self, seq: int) -> None:
+        c = c2d_messages.c
+        self._write(sa.update(c2d_messages).where(c.seq == seq).values(state="completed"))
+
+    # -- command history and device events --------------------------------------------
+    def add_command(self, app_id: str, device_id: str, module_id: str, component: str,
+                    name: str, body: Json) -> None:
+        self._write(sa.delete(command_history).where(
+            (command_history.c.app_id == app_id) & (command_history.c.device_id == device_id)
+            & (command_history.c.module_id == module_id)
+            & (command_history.c.component == component) & (command_history.c.name == name)
+        ), sa.insert(command_history).values(
+            app_id=app_id, id=body["id"], device_id=device_id, module_id=module_id,
+            component=component, name=name, body=body, created_at=utcnow(),
+        ))
+
+    def command_history(self, app_id: str, device_id: str, module_id: str, component: str,
+                        name: str) -> list[Json]:
+        c = command_history.c
+        stmt = sa.select(c.body).where(
+            (c.app_id == app_id) & (c.device_id == device_id) & (c.module_id == module_id)
+            & (c.component == component) & (c.name == name)
+        ).order_by(c.created_at.desc())
+        return [r[0] for r in self._rows(stmt)]
+
+    def add_event(self, app_id: str, device_id: str, kind: str, detail: Json) -> None:
+        self._write(sa.insert(device_events).values(
+            app_id=app_id, device_id=device_id, kind=kind, detail=detail, at=utcnow()
+        ))
+
+    def events(self, app_id: str, device_id: str) -> list[tuple[str, Json, datetime]]:
+        c = device_events.c
+        stmt = sa.select(c.kind, c.detail, c.at).where(
+            (c.app_id == app_id) & (c.device_id == device_id)
+        ).order_by(c.seq)
+        return [(r[0], r[1], _aware(r[2]) or utcnow()) for r in self._rows(stmt)]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets API readers run beside the writer; NORMAL syncs at checkpoints, which is
+    # durable against a process crash (the metadata path is not the telemetry path).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,120 @@
+"""The metadata schema, one SQLAlchemy Core ``MetaData`` for SQLite and PostgreSQL alike.
+
+Every row belongs to an app (tenant); every primary key starts with ``app_id``.
+Alembic migrations in ``store/migrations`` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("subdomain", sa.String(63), nullable=False, unique=True),
+    sa.Column("id_scope", sa.String(16), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    # SHA-256 of the whole token string; the token itself is shown once and never stored.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("roles", sa.JSON, nullable=False),
+    sa.Column("expiry", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+enrollment_groups = sa.Table(
+    "enrollment_groups",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("attestation", sa.JSON, nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("template", sa.String(512), nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("provisioned", sa.Boolean, nullable=False),
+    sa.Column("simulated", sa.Boolean, nullable=False),
+    sa.Column("organizations", sa.JSON, nullable=False),
+    # Individual attestation ({"type": "symmetricKey", "symmetricKey": {...}}) or NULL,
+    # in which case the device's keys derive from its enrollment group.
+    sa.Column("attestation", sa.JSON, nullable=True),
+    sa.Column("enrollment_group_id", sa.String(255), nullable=True),
+    sa.Column("model_id", sa.String(512), nullable=True),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("provisioned_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+twins = sa.Table(
+    "twins",
+    metadata,
+    sa.Column("app_id", sa.String(64), primary_key=True),
+    sa.Column("device_id", sa.String(128), primary_key=True),
+    sa.Column("module_id", sa.String(128), primary_key=True),  # "" for the device twin
+    sa.Column("desired", sa.JSON, nullable=False),
+    sa.Column("desired_version", sa.Integer, nullable=False),
+    sa.Column("desired_updated", sa.JSON, nullable=False),  # property path -> ISO time
+    sa.Column("reported", sa.JSON, nullable=False),
+    sa.Column("reported_version", sa.Integer, nullable=False),
+    sa.Column("reported_updated", sa.JSON, nullable=False),
+)
+
+c2d_messages = sa.Table(
+    "c2d_messages",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.String(64), nullable=False),
+    sa.Column("device_id", sa.String(128), nullable=False),
+    sa.Column("properties", sa.JSON, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | completed | expired
+    sa.Index("ix_c2d_device", "app_id", "device_id", "state"),
+)
+
+command_history = sa.Table(
+    "command_history",
+    metadata,
+    sa.Column("app_id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("device_id", sa.String(128), nullable=False),
+    sa.Column("module_id", sa.String(128), nullable=False),
+    sa.Column("component", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_cmd_device", "app_id", "device_id", "name"),
+)
+
+device_events = sa.Table(
+    "device_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.String(64), nullable=False),
+    sa.Column("device_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # connected | disconnected | provisioned
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_events_device", "app_id", "device_id", "at"),
+)

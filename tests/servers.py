@@ -1,0 +1,111 @@
+"""Run a real aislehub server process for end-to-end tests.
+
+Each server gets its own loopback address (127.0.0.x) because the IoT Hub SDK always
+dials port 8883 (443 for WebSockets): tests cannot move the port, only the address.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API_VERSION = "2022-07-31"
+_hosts = itertools.count(10 + (os.getpid() % 20) * 10)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def next_loopback() -> str:
+    return f"127.0.{next(_hosts) % 250}.{(os.getpid() % 200) + 2}"
+
+
+def aislehub(*args: str) -> list[str]:
+    return [sys.executable, "-m", "aislehub.cli", *args]
+
+
+@dataclass
+class Server:
+    host: str
+    data_dir: Path
+    http_port: int
+    plain_port: int
+    init: dict[str, Any]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.host}:{self.http_port}/api"
+
+    @property
+    def token(self) -> str:
+        return str(self.init["apiToken"])
+
+    @property
+    def id_scope(self) -> str:
+        return str(self.init["idScope"])
+
+    @property
+    def ca_pem(self) -> str:
+        return Path(self.init["caCertPath"]).read_text()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api, headers={"Authorization": self.token},
+                            params={"api-version": API_VERSION}, timeout=60)
+
+    def start(self) -> None:
+        log = (self.data_dir / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            aislehub("serve", "--data-dir", str(self.data_dir), "--bind", self.host,
+                     "--http-port", str(self.http_port),
+                     "--plain-mqtt-port", str(self.plain_port)),
+            stdout=subprocess.PIPE, stderr=log,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ready"):
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {line!r}; see {self.data_dir}/server.log")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(30)
+        finally:
+            self.proc = None
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def init_server(tmp: Path) -> Server:
+    host = next_loopback()
+    data_dir = tmp / "install"
+    out = subprocess.run(aislehub("init", "--data-dir", str(data_dir), "--hostname", host),
+                         check=True, capture_output=True, timeout=60)
+    init = json.loads(out.stdout)
+    return Server(host, data_dir, free_port(host), free_port(host), init)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

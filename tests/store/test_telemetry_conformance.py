@@ -1,0 +1,184 @@
+"""Conformance suite for :class:`aislehub.store.telemetry.TelemetryStore`.
+
+Every backend must pass these. To add one, register a factory in ``BACKENDS``: it gets
+a fresh temporary directory and returns a function that opens the store *on the same
+storage* each time it is called (the restart tests call it twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from aislehub.ingest.columns import decode_batch
+from aislehub.ingest.record import TelemetryRecord
+from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
+from aislehub.store.telemetry import TelemetryBatch, TelemetryStore
+
+Opener = Callable[[], TelemetryStore]
+
+
+def _duckdb(directory: Path) -> Opener:
+    return lambda: DuckDBTelemetryStore(directory / "telemetry.duckdb")
+
+
+BACKENDS: dict[str, Callable[[Path], Opener]] = {"duckdb": _duckdb}
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    opened: list[TelemetryStore] = []
+    make = BACKENDS[request.param](tmp_path)
+
+    def opener() -> TelemetryStore:
+        opened.append(make())
+        return opened[-1]
+
+    yield opener
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: Opener) -> TelemetryStore:
+    return open_store()
+
+
+class Feed:
+    """Builds batches of messages with consecutive log offsets."""
+
+    def __init__(self) -> None:
+        self.offset = -1
+
+    def batch(self, *messages: tuple[str, datetime, Any], **kw: Any) -> tuple[TelemetryBatch, int]:
+        entries = []
+        for device, ts, body in messages:
+            self.offset += 1
+            payload = body if isinstance(body, bytes) else orjson.dumps(body)
+            props = {"$.mid": f"mid-{self.offset}", **kw.get("props", {})}
+            record = TelemetryRecord(
+                kw.get("app", "app"), device, kw.get("module"), ms(ts), props, payload
+            )
+            entries.append((self.offset, record))
+        return decode_batch(entries), self.offset
+
+
+def test_fresh_store_is_empty(store: TelemetryStore) -> None:
+    assert store.committed_offset("store") == -1
+    assert store.count_messages("app") == 0
+    assert store.latest("app", "d1", "temp") is None
+    assert store.message_ids("app") == []
+
+
+def test_write_sets_offset_and_rows_together(store: TelemetryStore) -> None:
+    feed = Feed()
+    batch, last = feed.batch(("d1", T0, {"temp": 4.5}), ("d2", T0, {"temp": 5.0}))
+    assert store.write_batch("store", batch, last) is True
+    assert store.committed_offset("store") == 1
+    assert store.count_messages("app") == 2
+    assert store.count_messages("app", "d1") == 1
+    assert store.committed_offset("rules") == -1  # offsets are per consumer
+
+
+def test_replayed_batch_is_refused(store: TelemetryStore) -> None:
+    feed = Feed()
+    batch, last = feed.batch(("d1", T0, {"temp": 4.5}))
+    store.write_batch("store", batch, last)
+    assert store.write_batch("store", batch, last) is False
+    assert store.count_messages("app") == 1
+
+
+def test_empty_batch_still_moves_the_offset(store: TelemetryStore) -> None:
+    assert store.write_batch("store", TelemetryBatch.empty(), 41) is True
+    assert store.committed_offset("store") == 41
+
+
+def test_latest_number_and_other_values(store: TelemetryStore) -> None:
+    feed = Feed()
+    body1 = {"temp": 4.0, "open": False, "loc": {"lat": 1.0, "lon": 2.0}}
+    body2 = {"temp": 6.5, "open": True, "state": "ok"}
+    store.write_batch(
+        "store", *feed.batch(("d1", T0, body1), ("d1", T0 + timedelta(seconds=1), body2))
+    )
+    assert store.latest("app", "d1", "temp") == (6.5, T0 + timedelta(seconds=1))
+    assert store.latest("app", "d1", "open") == (True, T0 + timedelta(seconds=1))
+    assert store.latest("app", "d1", "loc") == ({"lat": 1.0, "lon": 2.0}, T0)
+    assert store.latest("app", "d1", "missing") is None
+    assert store.latest("app", "d2", "temp") is None
+    assert store.latest("other-app", "d1", "temp") is None
+
+
+def test_latest_follows_a_field_that_changed_type(store: TelemetryStore) -> None:
+    feed = Feed()
+    store.write_batch(
+        "store", *feed.batch(("d1", T0, {"x": 1}), ("d1", T0 + timedelta(seconds=2), {"x": "two"}))
+    )
+    assert store.latest("app", "d1", "x") == ("two", T0 + timedelta(seconds=2))
+    store.write_batch("store", *feed.batch(("d1", T0 + timedelta(seconds=3), {"x": 3})))
+    assert store.latest("app", "d1", "x") == (3.0, T0 + timedelta(seconds=3))
+
+
+def test_component_and_module_scope(store: TelemetryStore) -> None:
+    feed = Feed()
+    store.write_batch("store", *feed.batch(("d1", T0, {"temp": 1.0})))
+    store.write_batch(
+        "store", *feed.batch(("d1", T0, {"temp": 2.0}), props={"$.sub": "thermostat1"})
+    )
+    store.write_batch("store", *feed.batch(("d1", T0, {"temp": 3.0}), module="edge"))
+    assert store.latest("app", "d1", "temp") == (1.0, T0)
+    assert store.latest("app", "d1", "temp", component="thermostat1") == (2.0, T0)
+    assert store.latest("app", "d1", "temp", module_id="edge") == (3.0, T0)
+    assert store.latest("app", "d1", "temp", component="thermostat2") is None
+
+
+def test_range_bounds_order_and_limit(store: TelemetryStore) -> None:
+    feed = Feed()
+    seconds = [5, 1, 3, 2, 4, 0]
+    messages = [("d1", T0 + timedelta(seconds=s), {"v": s, "flag": s % 2 == 0}) for s in seconds]
+    store.write_batch("store", *feed.batch(*messages))
+    start, end = T0 + timedelta(seconds=1), T0 + timedelta(seconds=5)
+    assert store.range("app", "d1", "v", start, end, 100) == [
+        (T0 + timedelta(seconds=s), float(s)) for s in (1, 2, 3, 4)
+    ]
+    assert store.range("app", "d1", "flag", start, end, 2) == [
+        (T0 + timedelta(seconds=1), False),
+        (T0 + timedelta(seconds=2), True),
+    ]
+    naive = (start.replace(tzinfo=None), end.replace(tzinfo=None))  # taken as UTC
+    assert len(store.range("app", "d1", "v", *naive, 100)) == 4
+
+
+def test_invalid_payloads_are_stored_as_messages(store: TelemetryStore) -> None:
+    feed = Feed()
+    store.write_batch("store", *feed.batch(("d1", T0, b"\x00\x01 not json"), ("d1", T0, b"[1]")))
+    assert store.count_messages("app", "d1") == 2
+    assert store.latest("app", "d1", "0") is None
+
+
+def test_message_ids_and_recent_keys(store: TelemetryStore) -> None:
+    feed = Feed()
+    store.write_batch("store", *feed.batch(("d1", T0, {"a": 1}), ("d2", T0, {"a": 2})))
+    store.write_batch("store", *feed.batch(("d3", T0, {"a": 3}), app="other"))
+    assert store.message_ids("app") == ["mid-0", "mid-1"]
+    assert store.recent_message_keys(2) == [("other", "d3", "mid-2"), ("app", "d2", "mid-1")]
+
+
+def test_data_and_offset_survive_reopen(open_store: Opener) -> None:
+    store = open_store()
+    feed = Feed()
+    store.write_batch("store", *feed.batch(("d1", T0, {"temp": 4.5})))
+    store.close()
+    again = open_store()
+    assert again.committed_offset("store") == 0
+    assert again.latest("app", "d1", "temp") == (4.5, T0)
