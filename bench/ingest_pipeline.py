@@ -3,24 +3,27 @@
 Run: ``.venv/bin/python bench/ingest_pipeline.py [--records 200000] [--loop asyncio]``
 
 1. append: a gateway-like producer appends 100-byte records in bursts of 100 (one
-   ``data_received`` worth) and counts acks from done-callbacks; records/s until the last
-   ack, fsyncs, and ack latency.
+   ``data_received`` worth), stops at 20,000 unacknowledged (the gateway's back-pressure)
+   and counts acks from done-callbacks: records/s to the last ack, fsyncs, ack latency.
 2. store: the log is pre-filled with encoded telemetry (~100-byte JSON payloads, four
-   fields); a fresh StoreWriter drains it into a fresh DuckDB file; records/s, and the
-   decode share measured separately.
-3. end to end: appends paced at a fixed rate while the writer runs; publish-to-queryable
-   latency of sampled records (p50/p99).
+   fields); a fresh StoreWriter replays it into a fresh DuckDB file: records/s, and the
+   decode share measured on its own.
+3. end to end: appends paced at a fixed rate while the writer runs: ack latency and
+   publish-to-queryable latency of every 500th record.
+
+The machine is shared with whatever else runs: the load average is printed beside.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -32,57 +35,78 @@ from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 
 BURST = 100  # records per simulated data_received
-MAX_UNACKED = 20_000  # the gateway pauses reading around this many (back-pressure)
+MAX_UNACKED = 20_000  # the producer pauses here, as the gateway pauses reading
 
 
 def telemetry(i: int) -> bytes:
-    payload = orjson.dumps(
-        {"temperature": round(random.uniform(2, 8), 2), "humidity": round(random.uniform(30, 60), 1),
-         "doorOpen": i % 17 == 0, "compressorPower": random.randint(80, 140)}
-    )
+    body = {
+        "temperature": round(random.uniform(2, 8), 2),
+        "humidity": round(random.uniform(30, 60), 1),
+        "doorOpen": i % 17 == 0,
+        "compressorPower": random.randint(80, 140),
+    }
     props = {"$.mid": f"{i:012x}", "$.ct": "application/json", "$.ce": "utf-8"}
-    return encode_record(TelemetryRecord("bench", f"cooler-{i % 1000}", None, int(time.time() * 1000), props, payload))
+    now = int(time.time() * 1000)
+    return encode_record(
+        TelemetryRecord("bench", f"cooler-{i % 1000}", None, now, props, orjson.dumps(body))
+    )
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+def ms(values: list[float], q: int) -> str:
+    value = statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+    return f"{value * 1e3:.1f} ms"
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(label: str, text: str) -> None:
+    print(f"{label:<8} {text}", flush=True)
 
 
 async def bench_append(directory: Path, n: int) -> None:
     log = LocalLog(directory)
     await log.start()
-    record = bytes(100)
-    acked = 0
+    acked, appended = 0, 0
     latencies: list[float] = []
-    done = asyncio.Event()
+    room, done = asyncio.Event(), asyncio.Event()
 
     def on_ack(_: object) -> None:
         nonlocal acked
         acked += 1
         if acked == n:
             done.set()
+        if appended - acked <= MAX_UNACKED // 2:
+            room.set()
 
-    def sampled(started: float) -> Callable[[object], None]:
-        return lambda _: latencies.append(time.perf_counter() - started)
+    def sample(appended_at: float, _: object) -> None:
+        latencies.append(time.perf_counter() - appended_at)
 
     started = time.perf_counter()
-    for i in range(0, n, BURST):
+    while appended < n:
         now = time.perf_counter()
         for j in range(BURST):
-            future = log.append(record)
+            future = log.append(bytes(100))
             future.add_done_callback(on_ack)
             if j == 0:
-                future.add_done_callback(sampled(now))
-        while i + BURST - acked > MAX_UNACKED:
-            await asyncio.sleep(0.0005)
+                future.add_done_callback(partial(sample, now))
+        appended += BURST
+        if appended - acked > MAX_UNACKED:
+            room.clear()
+            await room.wait()
         await asyncio.sleep(0)
     await done.wait()
     elapsed = time.perf_counter() - started
     s = log.stats
-    print(f"append   {n / elapsed:>10,.0f} records/s  ({n:,} x 100 B in {elapsed:.2f} s)")
-    print(f"         {s.committed_batches:,} fsyncs, {n / s.committed_batches:,.0f} records/fsync, "
-          f"fsync mean {s.fsync_seconds / s.committed_batches * 1e3:.2f} ms max {s.fsync_max_seconds * 1e3:.2f} ms")
-    print(f"         ack latency p50 {pct(latencies, 50) * 1e3:.1f} ms  p99 {pct(latencies, 99) * 1e3:.1f} ms")
+    report("append", f"{n / elapsed:,.0f} records/s ({n:,} x 100 B in {elapsed:.2f} s)")
+    fsync_mean = s.fsync_seconds / s.committed_batches
+    report(
+        "",
+        f"{s.committed_batches:,} fsyncs, {n / s.committed_batches:,.0f} records each, "
+        f"fsync mean {fsync_mean * 1e3:.2f} ms, max {s.fsync_max_seconds * 1e3:.2f} ms",
+    )
+    report("", f"ack latency at saturation p50 {ms(latencies, 50)}, p99 {ms(latencies, 99)}")
     await log.close()
 
 
@@ -102,8 +126,12 @@ async def bench_store(directory: Path, n: int) -> None:
     await writer.wait_stored(n - 1, timeout=600)
     elapsed = time.perf_counter() - started
     st = writer.stats
-    print(f"store    {n / elapsed:>10,.0f} records/s  ({n:,} records, {st.batches} batches, "
-          f"{st.decode.number_rows + st.decode.value_rows:,} field rows, {elapsed:.2f} s)")
+    rows = st.decode.number_rows + st.decode.value_rows + n
+    report(
+        "store",
+        f"{n / elapsed:,.0f} records/s ({n:,} records = {rows:,} rows, "
+        f"{st.batches} batches, {elapsed:.2f} s)",
+    )
     await writer.close()
     await log.close()
     store.close()
@@ -111,8 +139,8 @@ async def bench_store(directory: Path, n: int) -> None:
     cpu = time.process_time()
     for i in range(0, n, 5000):
         decode_encoded(entries[i : i + 5000])
-    decode_s = time.process_time() - cpu
-    print(f"         decode alone {n / decode_s:,.0f} records/s ({decode_s / n * 1e6:.1f} us/record CPU)")
+    per = (time.process_time() - cpu) / n
+    report("", f"decode alone {1 / per:,.0f} records/s ({per * 1e6:.1f} us CPU per record)")
 
 
 async def bench_end_to_end(directory: Path, rate: int, seconds: float) -> None:
@@ -121,51 +149,62 @@ async def bench_end_to_end(directory: Path, rate: int, seconds: float) -> None:
     store = DuckDBTelemetryStore(directory / "t.duckdb")
     writer = StoreWriter(log, store)
     await writer.start()
-    records = [telemetry(i) for i in range(10_000)]
-    latencies: list[float] = []
-    waits: list[asyncio.Task[None]] = []
+    # Distinct message ids: repeated records would be dropped as device re-sends.
+    records = [telemetry(i) for i in range(int(rate * seconds * 1.1))]
+    acks: list[float] = []
+    stored: list[float] = []
 
     async def track(future: asyncio.Future[int], started: float) -> None:
         offset = await future
+        acks.append(time.perf_counter() - started)
         await writer.wait_stored(offset, timeout=60)
-        latencies.append(time.perf_counter() - started)
+        stored.append(time.perf_counter() - started)
 
-    start = time.perf_counter()
-    sent = 0
-    while (now := time.perf_counter()) - start < seconds:
-        due = int((now - start) * rate)
-        for k in range(sent, due):
-            future = log.append(records[k % len(records)])
-            if k % 500 == 0:
-                waits.append(asyncio.create_task(track(future, now), name=f"track-{k}"))
-        sent = max(sent, due)
-        await asyncio.sleep(0.001)
-    await asyncio.gather(*waits)
-    elapsed = time.perf_counter() - start
-    print(f"e2e      {rate:>10,} msg/s offered for {seconds:.0f} s: {sent / elapsed:,.0f} msg/s stored; "
-          f"publish->queryable p50 {pct(latencies, 50) * 1e3:.0f} ms, p99 {pct(latencies, 99) * 1e3:.0f} ms, "
-          f"max {max(latencies) * 1e3:.0f} ms")
+    async with asyncio.TaskGroup() as tasks:
+        start, sent = time.perf_counter(), 0
+        while (now := time.perf_counter()) - start < seconds:
+            for k in range(sent, int((now - start) * rate)):
+                future = log.append(records[k])
+                if k % 500 == 0:
+                    tasks.create_task(track(future, now), name=f"track-{k}")
+                sent = k + 1
+            await asyncio.sleep(0.001)
+    drained = time.perf_counter() - start - seconds
+    report(
+        "e2e",
+        f"{rate:,} msg/s offered: {sent / seconds:,.0f} msg/s appended for {seconds:.0f} s; "
+        f"all stored {drained:.1f} s after the last append; {writer.stats.batches} batches",
+    )
+    report(
+        "",
+        f"ack p50 {ms(acks, 50)}, p99 {ms(acks, 99)}; publish->queryable "
+        f"p50 {ms(stored, 50)}, p99 {ms(stored, 99)}, max {max(stored) * 1e3:.0f} ms",
+    )
     await log.close()
     await writer.close()
     store.close()
 
 
 async def main(args: argparse.Namespace) -> None:
+    report("load", f"{_load()} (1, 5, 15 min) on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         await bench_append(root / "append", args.records)
         await bench_store(root / "store", args.records)
         for rate in args.rates:
             await bench_end_to_end(root / f"e2e-{rate}", rate, args.seconds)
+    report("load", f"{_load()} after")
 
 
 def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--rates", type=int, nargs="*", default=[10_000, 50_000])
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
-    p.add_argument("--dir", help="where to put the log and database (default: system temp)")
+    p.add_argument("--dir", help="where the log and database go (default: the system temp)")
     return p.parse_args()
 
 

@@ -64,16 +64,29 @@ class Server:
         return Path(self.init["caCertPath"]).read_text()
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api, headers={"Authorization": self.token},
-                            params={"api-version": API_VERSION}, timeout=60)
+        return httpx.Client(
+            base_url=self.api,
+            headers={"Authorization": self.token},
+            params={"api-version": API_VERSION},
+            timeout=60,
+        )
 
     def start(self) -> None:
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            aislehub("serve", "--data-dir", str(self.data_dir), "--bind", self.host,
-                     "--http-port", str(self.http_port),
-                     "--plain-mqtt-port", str(self.plain_port)),
-            stdout=subprocess.PIPE, stderr=log,
+            aislehub(
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--bind",
+                self.host,
+                "--http-port",
+                str(self.http_port),
+                "--plain-mqtt-port",
+                str(self.plain_port),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=log,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
@@ -96,8 +109,12 @@ class Server:
 def init_server(tmp: Path) -> Server:
     host = next_loopback()
     data_dir = tmp / "install"
-    out = subprocess.run(aislehub("init", "--data-dir", str(data_dir), "--hostname", host),
-                         check=True, capture_output=True, timeout=60)
+    out = subprocess.run(
+        aislehub("init", "--data-dir", str(data_dir), "--hostname", host),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     init = json.loads(out.stdout)
     return Server(host, data_dir, free_port(host), free_port(host), init)
 

@@ -28,9 +28,16 @@ def _fail(message: str) -> int:
 
 
 def device_json(d: Device) -> dict[str, Any]:
-    return {"id": d.id, "displayName": d.display_name, "template": d.template,
-            "enabled": d.enabled, "provisioned": d.provisioned, "simulated": d.simulated,
-            "modelId": d.model_id, "enrollmentGroup": d.enrollment_group_id}
+    return {
+        "id": d.id,
+        "displayName": d.display_name,
+        "template": d.template,
+        "enabled": d.enabled,
+        "provisioned": d.provisioned,
+        "simulated": d.simulated,
+        "modelId": d.model_id,
+        "enrollmentGroup": d.enrollment_group_id,
+    }
 
 
 def device_command(data_dir: Path, args: argparse.Namespace) -> int:
@@ -45,8 +52,12 @@ def device_command(data_dir: Path, args: argparse.Namespace) -> int:
         if args.action == "create":
             if device is not None:
                 return _fail(f"device {args.device_id!r} already exists")
-            device = Device(install.app_id, args.device_id,
-                            args.display_name or args.device_id, template=args.template)
+            device = Device(
+                install.app_id,
+                args.device_id,
+                args.display_name or args.device_id,
+                template=args.template,
+            )
             _out(device_json(store.put_device(device)))
             return 0
         if device is None:
@@ -58,9 +69,15 @@ def device_command(data_dir: Path, args: argparse.Namespace) -> int:
             _out(device_json(store.put_device(device)))
         elif args.action == "credentials":
             keys = device_keys(store, device)
-            _out({"idScope": install.id_scope, "symmetricKey": {
-                "primaryKey": keys[0] if keys else None,
-                "secondaryKey": keys[1] if len(keys) > 1 else None}})
+            _out(
+                {
+                    "idScope": install.id_scope,
+                    "symmetricKey": {
+                        "primaryKey": keys[0] if keys else None,
+                        "secondaryKey": keys[1] if len(keys) > 1 else None,
+                    },
+                }
+            )
         else:
             _out(device_json(device))
         return 0
@@ -80,11 +97,22 @@ def enrollment_command(data_dir: Path, args: argparse.Namespace) -> int:
         if args.action == "create":
             if group is not None:
                 return _fail(f"enrollment group {args.group_id!r} already exists")
-            group = store.put_group(EnrollmentGroup(
-                install.app_id, args.group_id, args.display_name or args.group_id, args.type,
-                True, {"type": "symmetricKey", "symmetricKey": {
-                    "primaryKey": new_group_key(), "secondaryKey": new_group_key()}},
-            ))
+            group = store.put_group(
+                EnrollmentGroup(
+                    install.app_id,
+                    args.group_id,
+                    args.display_name or args.group_id,
+                    args.type,
+                    True,
+                    {
+                        "type": "symmetricKey",
+                        "symmetricKey": {
+                            "primaryKey": new_group_key(),
+                            "secondaryKey": new_group_key(),
+                        },
+                    },
+                )
+            )
             _out(_group_json(group))
             return 0
         if group is None:
@@ -99,8 +127,13 @@ def enrollment_command(data_dir: Path, args: argparse.Namespace) -> int:
 
 
 def _group_json(g: EnrollmentGroup) -> dict[str, Any]:
-    return {"id": g.id, "displayName": g.display_name, "type": g.type, "enabled": g.enabled,
-            "attestation": g.attestation}
+    return {
+        "id": g.id,
+        "displayName": g.display_name,
+        "type": g.type,
+        "enabled": g.enabled,
+        "attestation": g.attestation,
+    }
 
 
 __all__ = ["derived_keys", "device_command", "enrollment_command"]

@@ -32,14 +32,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({
-        "appId": install.app_id,
-        "idScope": install.id_scope,
-        "hostname": install.hostname,
-        "apiToken": token,
-        "caCertPath": install.ca_cert_path,
-        "dataDir": str(Path(args.data_dir).resolve()),
-    }))
+    print(
+        json.dumps(
+            {
+                "appId": install.app_id,
+                "idScope": install.id_scope,
+                "hostname": install.hostname,
+                "apiToken": token,
+                "caCertPath": install.ca_cert_path,
+                "dataDir": str(Path(args.data_dir).resolve()),
+            }
+        )
+    )
     return 0
 
 
@@ -47,11 +51,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aislehub.runtime import run
 
     settings = load_settings(Path(args.data_dir)).with_overrides(
-        bind=args.bind, mqtt_port=args.mqtt_port, ws_port=args.ws_port,
-        http_port=args.http_port, plain_mqtt_port=args.plain_mqtt_port,
+        bind=args.bind,
+        mqtt_port=args.mqtt_port,
+        ws_port=args.ws_port,
+        http_port=args.http_port,
+        plain_mqtt_port=args.plain_mqtt_port,
     )
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run(settings)
     return 0
 
@@ -107,8 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", default="127.0.0.1")
 
     p = command("device", cmd_device, "manage devices")
-    p.add_argument("action", choices=["list", "show", "create", "delete", "block", "unblock",
-                                      "credentials"])
+    p.add_argument(
+        "action", choices=["list", "show", "create", "delete", "block", "unblock", "credentials"]
+    )
     p.add_argument("device_id", nargs="?")
     p.add_argument("--display-name")
     p.add_argument("--template")

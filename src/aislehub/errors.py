@@ -36,7 +36,7 @@ class ProtocolError(AislehubError):
     """A peer sent bytes that break the wire protocol."""
 
 
-class NeedMoreData(ProtocolError):  # noqa: N818 - a signal, not a failure
+class NeedMoreData(ProtocolError):
     """The buffer holds only a prefix of a packet; feed more bytes and retry."""
 
 

@@ -50,8 +50,13 @@ def new_group_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def initialize(data_dir: Path, hostnames: list[str], ips: list[str], app_name: str = "aislehub",
-               subdomain: str = "app") -> tuple[Install, str]:
+def initialize(
+    data_dir: Path,
+    hostnames: list[str],
+    ips: list[str],
+    app_name: str = "aislehub",
+    subdomain: str = "app",
+) -> tuple[Install, str]:
     """Create the install; returns it with the admin API token (shown only now)."""
     if Install.path(data_dir).exists():
         raise FileExistsError(f"{data_dir} already holds an install")
@@ -64,10 +69,22 @@ def initialize(data_dir: Path, hostnames: list[str], ips: list[str], app_name: s
     try:
         app = store.create_app(App(secrets.token_hex(16), app_name, subdomain, generate_id_scope()))
         for group_id, kind in ((DEFAULT_GROUP, "iot"), ("SAS-IoT-Edge-Devices", "iotEdge")):
-            store.put_group(EnrollmentGroup(app.id, group_id, group_id, kind, True, {
-                "type": "symmetricKey",
-                "symmetricKey": {"primaryKey": new_group_key(), "secondaryKey": new_group_key()},
-            }))
+            store.put_group(
+                EnrollmentGroup(
+                    app.id,
+                    group_id,
+                    group_id,
+                    kind,
+                    True,
+                    {
+                        "type": "symmetricKey",
+                        "symmetricKey": {
+                            "primaryKey": new_group_key(),
+                            "secondaryKey": new_group_key(),
+                        },
+                    },
+                )
+            )
         expiry = datetime.now(UTC) + timedelta(days=365)
         token = issue_api_token(store, app.id, "admin", [{"role": ADMIN_ROLE}], expiry)
     finally:

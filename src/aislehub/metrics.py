@@ -44,8 +44,10 @@ class Metrics:
         for (name, labels), value in sorted(self.counters.items()):
             if name not in seen:
                 seen.add(name)
-                lines += [f"# HELP aislehub_{name} {_HELP.get(name, name)}",
-                          f"# TYPE aislehub_{name} counter"]
+                lines += [
+                    f"# HELP aislehub_{name} {_HELP.get(name, name)}",
+                    f"# TYPE aislehub_{name} counter",
+                ]
             label_text = ",".join(f'{k}="{v}"' for k, v in labels)
             lines.append(f"aislehub_{name}{{{label_text}}} {value:g}")
         for name, read in sorted(self.gauges.items()):

@@ -75,18 +75,25 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     metrics.gauge("devices_connected", lambda: float(hub.links.count()))
     metrics.gauge("ingest_lag_records", lambda: float(writer.lag))
     api_ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
-    config = uvicorn.Config(create_api(api_ctx), host=settings.bind, port=settings.http_port,
-                            log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        create_api(api_ctx),
+        host=settings.bind,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
     api = _ApiServer(config)
     api_task = asyncio.create_task(api.serve(), name="api server")
     try:
         await gateway.start()
-        while not api.started and not api_task.done():
+        while not api.started and not api_task.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.01)
         if api_task.done():
             api_task.result()
-        yield Runtime(settings, install, metrics, store, telemetry, ingest_log, writer, hub,
-                      gateway, api)
+        yield Runtime(
+            settings, install, metrics, store, telemetry, ingest_log, writer, hub, gateway, api
+        )
     finally:
         await gateway.stop()
         api.should_exit = True
@@ -105,10 +112,18 @@ async def serve_until_signalled(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with running(settings) as rt:
-        log.info("aislehub serving: mqtts %s:%d, api http://%s:%d", settings.bind,
-                 settings.mqtt_port, settings.bind, settings.http_port)
-        print(f"ready: api http://{settings.bind}:{settings.http_port} "
-              f"mqtts {settings.bind}:{settings.mqtt_port} app {rt.install.app_id}", flush=True)
+        log.info(
+            "aislehub serving: mqtts %s:%d, api http://%s:%d",
+            settings.bind,
+            settings.mqtt_port,
+            settings.bind,
+            settings.http_port,
+        )
+        print(
+            f"ready: api http://{settings.bind}:{settings.http_port} "
+            f"mqtts {settings.bind}:{settings.mqtt_port} app {rt.install.app_id}",
+            flush=True,
+        )
         await stop.wait()
     log.info("aislehub stopped cleanly")
 

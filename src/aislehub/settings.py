@@ -1,8 +1,9 @@
 """Configuration, read once into a frozen object.
 
-Precedence, lowest first: defaults, a TOML file (``AISLEHUB_CONFIG`` or ``<data-dir>/aislehub.toml``),
-``AISLEHUB_*`` environment variables, then command-line flags. Nothing secret lives here:
-keys and tokens stay in the data directory and the metadata store.
+Precedence, lowest first: defaults, a TOML file (``AISLEHUB_CONFIG`` or
+``<data-dir>/aislehub.toml``), ``AISLEHUB_*`` environment variables, then command-line
+flags. Nothing secret lives here: keys and tokens stay in the data directory and the
+metadata store.
 """
 
 from __future__ import annotations

@@ -33,7 +33,11 @@ class FakeLink:
         self.closed: str | None = None
 
     def publish(
-        self, topic: str, payload: bytes, qos: int = 1, on_ack: OnAck | None = None,
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        on_ack: OnAck | None = None,
     ) -> None:
         self.published.append((topic, payload))
         if self.answer and topic.startswith("$iothub/methods/POST/"):
@@ -53,21 +57,43 @@ class FakeTelemetry:
 
     points: list[tuple[SeriesKey, datetime, Any]] = field(default_factory=list)
 
-    def add(self, app_id: str, device_id: str, name: str, ts: datetime, value: Any,
-            component: str | None = None, module_id: str | None = None) -> None:
+    def add(
+        self,
+        app_id: str,
+        device_id: str,
+        name: str,
+        ts: datetime,
+        value: Any,
+        component: str | None = None,
+        module_id: str | None = None,
+    ) -> None:
         self.points.append(((app_id, device_id, module_id, component, name), ts, value))
 
     def _series(self, key: SeriesKey) -> list[tuple[datetime, Any]]:
         return sorted((ts, v) for k, ts, v in self.points if k == key)
 
-    def latest(self, app_id: str, device_id: str, name: str, component: str | None = None,
-               module_id: str | None = None) -> tuple[Any, datetime] | None:
+    def latest(
+        self,
+        app_id: str,
+        device_id: str,
+        name: str,
+        component: str | None = None,
+        module_id: str | None = None,
+    ) -> tuple[Any, datetime] | None:
         series = self._series((app_id, device_id, module_id, component, name))
         return (series[-1][1], series[-1][0]) if series else None
 
-    def range(self, app_id: str, device_id: str, name: str, start: datetime, end: datetime,
-              limit: int, component: str | None = None,
-              module_id: str | None = None) -> list[tuple[datetime, Any]]:
+    def range(
+        self,
+        app_id: str,
+        device_id: str,
+        name: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        component: str | None = None,
+        module_id: str | None = None,
+    ) -> list[tuple[datetime, Any]]:
         series = self._series((app_id, device_id, module_id, component, name))
         return [(ts, v) for ts, v in series if start <= ts < end][:limit]
 
@@ -78,14 +104,22 @@ class Api:
     def __init__(self, client: httpx.AsyncClient, token: str) -> None:
         self.client, self.token = client, token
 
-    async def request(self, method: str, path: str, *, token: str | None = "",
-                version: str | None = API_VERSION, params: dict[str, Any] | None = None,
-                **kwargs: Any) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = "",
+        version: str | None = API_VERSION,
+        params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         query = {**({"api-version": version} if version else {}), **(params or {})}
         auth = self.token if token == "" else token
         headers = {**({"Authorization": auth} if auth else {}), **kwargs.pop("headers", {})}
-        return await self.client.request(method, f"/api{path}", params=query, headers=headers,
-                                         **kwargs)
+        return await self.client.request(
+            method, f"/api{path}", params=query, headers=headers, **kwargs
+        )
 
     async def get(self, path: str, **kw: Any) -> httpx.Response:
         return await self.request("GET", path, **kw)
@@ -120,10 +154,15 @@ class Env:
         return link
 
 
-def make_token(store: MetadataStore, app_id: str, token_id: str = "admin",
-               expiry: timedelta = timedelta(days=1)) -> str:
-    return issue_api_token(store, app_id, token_id, [{"role": ADMIN_ROLE}],
-                           datetime.now(UTC) + expiry)
+def make_token(
+    store: MetadataStore,
+    app_id: str,
+    token_id: str = "admin",
+    expiry: timedelta = timedelta(days=1),
+) -> str:
+    return issue_api_token(
+        store, app_id, token_id, [{"role": ADMIN_ROLE}], datetime.now(UTC) + expiry
+    )
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +194,9 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def env(
-    tmp_path: Path, migrated_db: Path, app_for: Callable[[ApiContext], FastAPI],
+    tmp_path: Path,
+    migrated_db: Path,
+    app_for: Callable[[ApiContext], FastAPI],
 ) -> AsyncIterator[Env]:
     shutil.copyfile(migrated_db, tmp_path / "m.sqlite")
     store = MetadataStore(f"sqlite:///{tmp_path}/m.sqlite")
@@ -167,8 +208,15 @@ async def env(
     ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
     transport = httpx.ASGITransport(app_for(ctx), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        yield Env(store, hub, metrics, telemetry, client,
-                  Api(client, make_token(store, "app-a")), Api(client, make_token(store, "app-b")))
+        yield Env(
+            store,
+            hub,
+            metrics,
+            telemetry,
+            client,
+            Api(client, make_token(store, "app-a")),
+            Api(client, make_token(store, "app-b")),
+        )
     store.close()
 
 

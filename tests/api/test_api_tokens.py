@@ -46,21 +46,26 @@ async def test_explicit_expiry(api: Api) -> None:
     assert resp["token"].endswith("&se=4070908800000")
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({}, 400, "BadRequest"),
-    ({"roles": []}, 400, "BadRequest"),
-    ({"roles": [{"organization": "x"}]}, 400, "BadRequest"),
-    ({"roles": [OPERATOR], "expiry": "soon"}, 400, "BadRequest"),
-    ({"roles": [OPERATOR], "expiry": "2001-01-01T00:00:00Z"}, 422, "ValidationFailed"),
-])
-async def test_invalid_token_body(api: Api, body: dict[str, object], status: int,
-                                  code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 400, "BadRequest"),
+        ({"roles": []}, 400, "BadRequest"),
+        ({"roles": [{"organization": "x"}]}, 400, "BadRequest"),
+        ({"roles": [OPERATOR], "expiry": "soon"}, 400, "BadRequest"),
+        ({"roles": [OPERATOR], "expiry": "2001-01-01T00:00:00Z"}, 422, "ValidationFailed"),
+    ],
+)
+async def test_invalid_token_body(
+    api: Api, body: dict[str, object], status: int, code: str
+) -> None:
     assert_error(await api.put("/apiTokens/t1", json=body), status, code)
 
 
 async def test_invalid_token_id_is_400(api: Api) -> None:
-    msg = assert_error(await api.put("/apiTokens/a&b", json={"roles": [OPERATOR]}),
-                       400, "BadRequest")
+    msg = assert_error(
+        await api.put("/apiTokens/a&b", json={"roles": [OPERATOR]}), 400, "BadRequest"
+    )
     assert "API token id" in msg
 
 

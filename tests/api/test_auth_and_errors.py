@@ -36,11 +36,14 @@ async def test_missing_token_is_401(api: Api) -> None:
     assert "missing" in assert_error(await api.get("/devices", token=None), 401, "Unauthorized")
 
 
-@pytest.mark.parametrize("header", [
-    "garbage",
-    "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x",
-    "SharedAccessSignature sr=app-a&sig=forged&skn=admin&se=4102444800000",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "garbage",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x",
+        "SharedAccessSignature sr=app-a&sig=forged&skn=admin&se=4102444800000",
+    ],
+)
 async def test_garbage_token_is_401(api: Api, header: str) -> None:
     assert_error(await api.get("/devices", token=header), 401, "Unauthorized")
 
@@ -76,8 +79,18 @@ async def test_api_version_missing_or_unknown_is_400(api: Api) -> None:
     assert "2023-01-01" in msg and "2022-07-31" in msg
 
 
-@pytest.mark.parametrize("version", ["2022-07-31", "2022-05-31", "1.0", "2022-10-31-preview",
-                                     "2022-06-30-preview", "1.2-preview", "1.1-preview"])
+@pytest.mark.parametrize(
+    "version",
+    [
+        "2022-07-31",
+        "2022-05-31",
+        "1.0",
+        "2022-10-31-preview",
+        "2022-06-30-preview",
+        "1.2-preview",
+        "1.1-preview",
+    ],
+)
 async def test_published_api_versions_are_accepted(api: Api, version: str) -> None:
     assert (await api.get("/devices", version=version)).status_code == 200
 
@@ -90,8 +103,9 @@ async def test_unknown_route_and_wrong_method(api: Api) -> None:
 
 
 async def test_malformed_json_is_400(api: Api) -> None:
-    resp = await api.put("/devices/d1", content=b"{not json",
-                         headers={"content-type": "application/json"})
+    resp = await api.put(
+        "/devices/d1", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert "not valid JSON" in assert_error(resp, 400, "BadRequest")
 
 
@@ -112,8 +126,9 @@ async def test_errors_are_counted(env: Env, api: Api) -> None:
     assert env.metrics.value("api_errors_total", code="NotFound") == 1
 
 
-async def test_unhandled_error_is_500_in_shape(env: Env, api: Api, monkeypatch: pytest.MonkeyPatch,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+async def test_unhandled_error_is_500_in_shape(
+    env: Env, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def boom(*_: object) -> None:
         raise RuntimeError("kaboom")
 

@@ -20,8 +20,14 @@ async def test_run_returns_201_with_the_device_answer(env: Env, api: Api) -> Non
     assert resp.status_code == 201
     body = resp.json()
     assert uuid.UUID(body["id"])
-    assert body == {"id": body["id"], "connectionTimeout": 0, "responseTimeout": 30,
-                    "request": {"delay": 5}, "response": {"ok": True}, "responseCode": 200}
+    assert body == {
+        "id": body["id"],
+        "connectionTimeout": 0,
+        "responseTimeout": 30,
+        "request": {"delay": 5},
+        "response": {"ok": True},
+        "responseCode": 200,
+    }
     topic, payload = link.published[-1]
     assert topic.startswith("$iothub/methods/POST/reboot/?$rid=")
     assert payload == b'{"delay":5}'
@@ -48,11 +54,14 @@ async def test_parameterless_command_without_body(env: Env, api: Api) -> None:
 async def test_component_command_is_the_pnp_method(env: Env, api: Api) -> None:
     await api.put("/devices/d1", json={})
     link = env.attach("d1")
-    resp = await api.post("/devices/d1/components/thermostat1/commands/getMaxMinReport",
-                          json={"request": "2024-01-01T00:00:00Z"})
+    resp = await api.post(
+        "/devices/d1/components/thermostat1/commands/getMaxMinReport",
+        json={"request": "2024-01-01T00:00:00Z"},
+    )
     assert resp.status_code == 201
     assert link.published[-1][0].startswith(
-        "$iothub/methods/POST/thermostat1%2AgetMaxMinReport/?$rid=")
+        "$iothub/methods/POST/thermostat1%2AgetMaxMinReport/?$rid="
+    )
     history = await api.get("/devices/d1/components/thermostat1/commands/getMaxMinReport")
     assert history.json()["value"] == [resp.json()]
     assert (await api.get("/devices/d1/commands/getMaxMinReport")).json() == {"value": []}
@@ -88,15 +97,17 @@ async def test_silent_device_is_504(env: Env, api: Api, monkeypatch: pytest.Monk
     assert "did not answer" in assert_error(resp, 504, "GatewayTimeout")
 
 
-@pytest.mark.parametrize(("body", "where"), [
-    ({"connectionTimeout": 31}, "connectionTimeout"),
-    ({"connectionTimeout": -1}, "connectionTimeout"),
-    ({"responseTimeout": 4}, "responseTimeout"),
-    ({"responseTimeout": 31}, "responseTimeout"),
-    ({"responseTimeout": "10"}, "responseTimeout"),
-])
-async def test_timeouts_out_of_range_are_400(api: Api, body: dict[str, object],
-                                             where: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"connectionTimeout": 31}, "connectionTimeout"),
+        ({"connectionTimeout": -1}, "connectionTimeout"),
+        ({"responseTimeout": 4}, "responseTimeout"),
+        ({"responseTimeout": 31}, "responseTimeout"),
+        ({"responseTimeout": "10"}, "responseTimeout"),
+    ],
+)
+async def test_timeouts_out_of_range_are_400(api: Api, body: dict[str, object], where: str) -> None:
     await api.put("/devices/d1", json={})
     msg = assert_error(await api.post("/devices/d1/commands/x", json=body), 400, "BadRequest")
     assert where in msg

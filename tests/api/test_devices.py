@@ -21,16 +21,27 @@ async def test_put_bare_creates_enabled_unassociated_device(api: Api) -> None:
     resp = await api.put("/devices/therm-01", json={})
     assert resp.status_code == 200
     body = resp.json()
-    assert body == {"id": "therm-01", "etag": body["etag"], "displayName": "therm-01",
-                    "enabled": True, "provisioned": False, "simulated": False,
-                    "organizations": []}
+    assert body == {
+        "id": "therm-01",
+        "etag": body["etag"],
+        "displayName": "therm-01",
+        "enabled": True,
+        "provisioned": False,
+        "simulated": False,
+        "organizations": [],
+    }
     assert (await api.get("/devices/therm-01")).json() == body
 
 
 async def test_put_replaces_and_ignores_read_only_fields(api: Api) -> None:
-    body = {"id": "other", "provisioned": True, "displayName": "Boiler room",
-            "template": "dtmi:contoso:Thermostat;1", "simulated": True,
-            "organizations": ["plant-a"]}
+    body = {
+        "id": "other",
+        "provisioned": True,
+        "displayName": "Boiler room",
+        "template": "dtmi:contoso:Thermostat;1",
+        "simulated": True,
+        "organizations": ["plant-a"],
+    }
     created = (await api.put("/devices/therm-01", json=body)).json()
     assert created["id"] == "therm-01" and created["provisioned"] is False
     assert created["template"] == "dtmi:contoso:Thermostat;1"
@@ -40,10 +51,15 @@ async def test_put_replaces_and_ignores_read_only_fields(api: Api) -> None:
 
 
 async def test_patch_is_a_merge_patch(api: Api) -> None:
-    await api.put("/devices/d1", json={"displayName": "One", "template": "dtmi:x;1",
-                                       "organizations": ["plant-a"]})
-    resp = await api.patch("/devices/d1", json={"simulated": True, "template": None},
-                           headers={"content-type": "application/merge-patch+json"})
+    await api.put(
+        "/devices/d1",
+        json={"displayName": "One", "template": "dtmi:x;1", "organizations": ["plant-a"]},
+    )
+    resp = await api.patch(
+        "/devices/d1",
+        json={"simulated": True, "template": None},
+        headers={"content-type": "application/merge-patch+json"},
+    )
     assert resp.status_code == 200
     body = resp.json()
     assert body["displayName"] == "One" and body["simulated"] is True
@@ -64,12 +80,15 @@ async def test_delete(api: Api) -> None:
     assert_error(await api.delete("/devices/d1"), 404, "NotFound")
 
 
-@pytest.mark.parametrize(("body", "where"), [
-    ({"enabled": "yes"}, "enabled"),
-    ({"displayName": 5}, "displayName"),
-    ({"organizations": ["a", "b"]}, "organizations"),
-    ({"displayName": ""}, "displayName"),
-])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"enabled": "yes"}, "enabled"),
+        ({"displayName": 5}, "displayName"),
+        ({"organizations": ["a", "b"]}, "organizations"),
+        ({"displayName": ""}, "displayName"),
+    ],
+)
 async def test_invalid_device_body_is_400(api: Api, body: dict[str, object], where: str) -> None:
     assert where in assert_error(await api.put("/devices/d1", json=body), 400, "BadRequest")
 
@@ -80,9 +99,7 @@ async def test_invalid_patch_result_is_400(api: Api) -> None:
     assert "simulated" in msg
 
 
-@pytest.mark.parametrize(
-    "device_id", ["a" * 129, "semi;colon", "white space", "tilde~", "qu\"ote"]
-)
+@pytest.mark.parametrize("device_id", ["a" * 129, "semi;colon", "white space", "tilde~", 'qu"ote'])
 async def test_invalid_device_id_is_400(api: Api, device_id: str) -> None:
     msg = assert_error(await api.put(f"/devices/{device_id}", json={}), 400, "BadRequest")
     assert "Device id" in msg
@@ -100,8 +117,9 @@ async def test_stale_etag_is_412(api: Api) -> None:
     assert_error(stale, 412, "PreconditionFailed")
     assert_error(await api.put("/devices/d1", json={"etag": etag}), 412, "PreconditionFailed")
     current = (await api.get("/devices/d1")).json()["etag"]
-    ok = await api.patch("/devices/d1", json={"simulated": True},
-                         headers={"If-Match": f'"{current}"'})
+    ok = await api.patch(
+        "/devices/d1", json={"simulated": True}, headers={"If-Match": f'"{current}"'}
+    )
     assert ok.status_code == 200
 
 
@@ -147,8 +165,10 @@ async def test_default_page_size_is_25(api: Api) -> None:
     assert len(first["value"]) == 25 and "nextLink" in first
 
 
-@pytest.mark.parametrize("params", [{"maxpagesize": 0}, {"maxpagesize": 101},
-                                    {"maxpagesize": "x"}, {"$skiptoken": "garbage!"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"maxpagesize": 0}, {"maxpagesize": 101}, {"maxpagesize": "x"}, {"$skiptoken": "garbage!"}],
+)
 async def test_bad_paging_parameters_are_400(api: Api, params: dict[str, object]) -> None:
     assert_error(await api.get("/devices", params=params), 400, "BadRequest")
 
@@ -161,24 +181,26 @@ async def test_attestation_roundtrip(api: Api) -> None:
     keys = created.json()["symmetricKey"]
     assert len(base64.b64decode(keys["primaryKey"])) == 32 and keys["secondaryKey"]
     assert (await api.get("/devices/d1/attestation")).json() == created.json()
-    patched = await api.patch("/devices/d1/attestation",
-                              json={"symmetricKey": {"secondaryKey": KEY}})
-    assert patched.json()["symmetricKey"] == {"primaryKey": keys["primaryKey"],
-                                              "secondaryKey": KEY}
+    patched = await api.patch(
+        "/devices/d1/attestation", json={"symmetricKey": {"secondaryKey": KEY}}
+    )
+    assert patched.json()["symmetricKey"] == {"primaryKey": keys["primaryKey"], "secondaryKey": KEY}
     assert (await api.delete("/devices/d1/attestation")).status_code == 204
     assert_error(await api.get("/devices/d1/attestation"), 404, "NotFound")
 
 
 async def test_attestation_validation(api: Api) -> None:
     await api.put("/devices/d1", json={})
-    assert_error(await api.put("/devices/d1/attestation", json={"type": "x509"}),
-                 422, "ValidationFailed")
+    assert_error(
+        await api.put("/devices/d1/attestation", json={"type": "x509"}), 422, "ValidationFailed"
+    )
     bad_key = {"type": "symmetricKey", "symmetricKey": {"primaryKey": "not base64!"}}
     msg = assert_error(await api.put("/devices/d1/attestation", json=bad_key), 400, "BadRequest")
     assert "primaryKey" in msg
     assert_error(await api.put("/devices/d1/attestation", json={}), 400, "BadRequest")
-    assert_error(await api.put("/devices/nope/attestation", json={"type": "symmetricKey"}),
-                 404, "NotFound")
+    assert_error(
+        await api.put("/devices/nope/attestation", json={"type": "symmetricKey"}), 404, "NotFound"
+    )
 
 
 async def test_credentials_individual_keys(api: Api) -> None:
@@ -190,8 +212,14 @@ async def test_credentials_individual_keys(api: Api) -> None:
 
 
 async def test_credentials_derived_from_default_group(api: Api) -> None:
-    group = await api.put(f"/enrollmentGroups/{DEFAULT_GROUP}", json={
-        "displayName": "SAS IoT devices", "type": "iot", "attestation": {"type": "symmetricKey"}})
+    group = await api.put(
+        f"/enrollmentGroups/{DEFAULT_GROUP}",
+        json={
+            "displayName": "SAS IoT devices",
+            "type": "iot",
+            "attestation": {"type": "symmetricKey"},
+        },
+    )
     group_keys = group.json()["attestation"]["symmetricKey"]
     await api.put("/devices/d1", json={})
     creds = (await api.get("/devices/d1/credentials")).json()

@@ -20,7 +20,10 @@ async def test_create_generates_both_keys(api: Api) -> None:
     body = resp.json()
     keys = body["attestation"]["symmetricKey"]
     assert {k: v for k, v in body.items() if k != "etag"} == {
-        "id": "store-sensors", "displayName": "Store sensors", "enabled": True, "type": "iot",
+        "id": "store-sensors",
+        "displayName": "Store sensors",
+        "enabled": True,
+        "type": "iot",
         "attestation": {"type": "symmetricKey", "symmetricKey": keys},
     }
     assert len(base64.b64decode(keys["primaryKey"])) == 32
@@ -31,15 +34,18 @@ async def test_create_generates_both_keys(api: Api) -> None:
 
 async def test_replace_without_keys_keeps_them(api: Api) -> None:
     first = (await api.put("/enrollmentGroups/g1", json=GROUP)).json()
-    again = (await api.put("/enrollmentGroups/g1", json={**GROUP, "displayName": "Renamed"}))
+    again = await api.put("/enrollmentGroups/g1", json={**GROUP, "displayName": "Renamed"})
     assert again.json()["attestation"] == first["attestation"]
     assert again.json()["displayName"] == "Renamed"
 
 
 async def test_patch_merges(api: Api) -> None:
     first = (await api.put("/enrollmentGroups/g1", json=GROUP)).json()
-    resp = await api.patch("/enrollmentGroups/g1", json={"enabled": False, "type": "iotEdge"},
-                           headers={"content-type": "application/merge-patch+json"})
+    resp = await api.patch(
+        "/enrollmentGroups/g1",
+        json={"enabled": False, "type": "iotEdge"},
+        headers={"content-type": "application/merge-patch+json"},
+    )
     assert resp.status_code == 200
     body = resp.json()
     assert body["enabled"] is False and body["type"] == "iotEdge"
@@ -53,13 +59,16 @@ async def test_x509_group_is_stored_without_certificates(api: Api) -> None:
     assert resp.json()["attestation"] == {"type": "x509", "x509": {"signingCertificates": {}}}
 
 
-@pytest.mark.parametrize(("body", "where"), [
-    ({"type": "iot", "attestation": {"type": "symmetricKey"}}, "displayName"),
-    ({"displayName": "x", "attestation": {"type": "symmetricKey"}}, "type"),
-    ({**GROUP, "type": "edge"}, "type"),
-    ({"displayName": "x", "type": "iot"}, "attestation"),
-    ({**GROUP, "attestation": {"type": "tpm"}}, "attestation.type"),
-])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"type": "iot", "attestation": {"type": "symmetricKey"}}, "displayName"),
+        ({"displayName": "x", "attestation": {"type": "symmetricKey"}}, "type"),
+        ({**GROUP, "type": "edge"}, "type"),
+        ({"displayName": "x", "type": "iot"}, "attestation"),
+        ({**GROUP, "attestation": {"type": "tpm"}}, "attestation.type"),
+    ],
+)
 async def test_invalid_group_is_400(api: Api, body: dict[str, object], where: str) -> None:
     msg = assert_error(await api.put("/enrollmentGroups/g1", json=body), 400, "BadRequest")
     assert f"{where}:" in msg
@@ -67,8 +76,9 @@ async def test_invalid_group_is_400(api: Api, body: dict[str, object], where: st
 
 @pytest.mark.parametrize("group_id", ["under_score", "a" * 256, "dot.ted"])
 async def test_invalid_group_id_is_400(api: Api, group_id: str) -> None:
-    msg = assert_error(await api.put(f"/enrollmentGroups/{group_id}", json=GROUP),
-                       400, "BadRequest")
+    msg = assert_error(
+        await api.put(f"/enrollmentGroups/{group_id}", json=GROUP), 400, "BadRequest"
+    )
     assert "Enrollment group id" in msg
 
 

@@ -51,8 +51,9 @@ async def test_patch_is_202_and_reaches_the_device_with_version(env: Env, api: A
 async def test_component_patch_uses_the_pnp_marker(env: Env, api: Api) -> None:
     await api.put("/devices/d1", json={})
     link = env.attach("d1")
-    resp = await api.patch("/devices/d1/components/thermostat1/properties",
-                           json={"targetTemperature": 65.5})
+    resp = await api.patch(
+        "/devices/d1/components/thermostat1/properties", json={"targetTemperature": 65.5}
+    )
     assert resp.status_code == 202
     assert resp.json() == {"$metadata": {"targetTemperature": {"desiredValue": 65.5}}}
     sent = json.loads(link.published[-1][1])
@@ -65,10 +66,13 @@ async def test_device_scope_write_into_a_known_component_nests(env: Env, api: Ap
     await api.put("/devices/d1", json={})
     report(env, {"settings": {"__t": "c", "voltage": 20}})
     resp = await api.patch("/devices/d1/properties", json={"settings": {"voltage": 25}})
-    assert resp.json() == {"settings": {"$metadata": {"voltage": {"desiredValue": 25}}},
-                           "$metadata": {}}
+    assert resp.json() == {
+        "settings": {"$metadata": {"voltage": {"desiredValue": 25}}},
+        "$metadata": {},
+    }
     assert env.store.get_twin("app-a", "d1", "").desired == {
-        "settings": {"__t": "c", "voltage": 25}}
+        "settings": {"__t": "c", "voltage": 25}
+    }
 
 
 async def test_put_replaces_desired_at_its_scope(env: Env, api: Api) -> None:
@@ -85,8 +89,11 @@ async def test_put_replaces_desired_at_its_scope(env: Env, api: Api) -> None:
 async def test_merge_patch_null_removes_a_desired_value(env: Env, api: Api) -> None:
     await api.put("/devices/d1", json={})
     await api.patch("/devices/d1/properties", json={"a": 1, "b": 2})
-    await api.patch("/devices/d1/properties", json={"a": None},
-                    headers={"content-type": "application/merge-patch+json"})
+    await api.patch(
+        "/devices/d1/properties",
+        json={"a": None},
+        headers={"content-type": "application/merge-patch+json"},
+    )
     assert env.store.get_twin("app-a", "d1", "").desired == {"b": 2}
 
 
@@ -101,8 +108,9 @@ async def test_module_properties_use_the_module_twin(env: Env, api: Api) -> None
     report(env, {"status": "running"}, "edge1", "camera")
     view = (await api.get("/devices/edge1/modules/camera/properties")).json()
     assert view["status"] == "running"
-    resp = await api.patch("/devices/edge1/modules/camera/components/lens/properties",
-                           json={"zoom": 2})
+    resp = await api.patch(
+        "/devices/edge1/modules/camera/components/lens/properties", json={"zoom": 2}
+    )
     assert resp.json() == {"$metadata": {"zoom": {"desiredValue": 2}}}
     comp = (await api.get("/devices/edge1/modules/camera/components/lens/properties")).json()
     assert comp["$metadata"]["zoom"]["desiredValue"] == 2
@@ -117,8 +125,7 @@ async def test_offline_device_gets_the_patch_stored(env: Env, api: Api) -> None:
 async def test_unknown_device_is_404(api: Api) -> None:
     assert_error(await api.get("/devices/ghost/properties"), 404, "NotFound")
     assert_error(await api.patch("/devices/ghost/properties", json={"a": 1}), 404, "NotFound")
-    assert_error(await api.put("/devices/ghost/components/c/properties", json={}),
-                 404, "NotFound")
+    assert_error(await api.put("/devices/ghost/components/c/properties", json={}), 404, "NotFound")
 
 
 async def test_non_object_body_is_400(api: Api) -> None:

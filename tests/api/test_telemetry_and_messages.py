@@ -47,11 +47,17 @@ async def test_history(env: Env, api: Api) -> None:
     await api.put("/devices/d1", json={})
     for i in range(5):
         env.telemetry.add("app-a", "d1", "t", T0 + timedelta(minutes=i), i)
-    resp = await api.get("/devices/d1/telemetry/t/history", params={
-        "from": "2024-05-01T12:01:00Z", "to": "2024-05-01T12:04:00Z", "limit": 2})
+    resp = await api.get(
+        "/devices/d1/telemetry/t/history",
+        params={"from": "2024-05-01T12:01:00Z", "to": "2024-05-01T12:04:00Z", "limit": 2},
+    )
     assert resp.status_code == 200
-    assert resp.json() == {"value": [{"timestamp": "2024-05-01T12:01:00.123Z", "value": 1},
-                                     {"timestamp": "2024-05-01T12:02:00.123Z", "value": 2}]}
+    assert resp.json() == {
+        "value": [
+            {"timestamp": "2024-05-01T12:01:00.123Z", "value": 1},
+            {"timestamp": "2024-05-01T12:02:00.123Z", "value": 2},
+        ]
+    }
 
 
 async def test_history_defaults_to_the_last_day(env: Env, api: Api) -> None:
@@ -66,24 +72,28 @@ async def test_history_defaults_to_the_last_day(env: Env, api: Api) -> None:
     assert [v["value"] for v in comp.json()["value"]] == ["comp"]
 
 
-@pytest.mark.parametrize("params", [
-    {"from": "yesterday"},
-    {"to": "2024-13-01T00:00:00Z"},
-    {"from": "2024-05-02T00:00:00Z", "to": "2024-05-01T00:00:00Z"},
-    {"limit": 0},
-    {"limit": 100_001},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "yesterday"},
+        {"to": "2024-13-01T00:00:00Z"},
+        {"from": "2024-05-02T00:00:00Z", "to": "2024-05-01T00:00:00Z"},
+        {"limit": 0},
+        {"limit": 100_001},
+    ],
+)
 async def test_bad_history_parameters_are_400(api: Api, params: dict[str, object]) -> None:
     await api.put("/devices/d1", json={})
-    assert_error(await api.get("/devices/d1/telemetry/t/history", params=params),
-                 400, "BadRequest")
+    assert_error(await api.get("/devices/d1/telemetry/t/history", params=params), 400, "BadRequest")
 
 
 async def test_c2d_json_message_is_delivered(env: Env, api: Api) -> None:
     await api.put("/devices/d1", json={})
     link = env.attach("d1")
-    resp = await api.post("/devices/d1/messages", json={
-        "data": {"price": 4.99}, "properties": {"shelf": "A/3"}, "ttlSeconds": 60})
+    resp = await api.post(
+        "/devices/d1/messages",
+        json={"data": {"price": 4.99}, "properties": {"shelf": "A/3"}, "ttlSeconds": 60},
+    )
     assert resp.status_code == 202
     seq = resp.json()["id"]
     assert isinstance(seq, int)
@@ -103,13 +113,16 @@ async def test_c2d_text_message_is_queued_for_an_offline_device(env: Env, api: A
     assert pending[0].properties == {}
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({}, 400),
-    ({"data": 1, "properties": {"n": 1}}, 400),
-    ({"data": 1, "ttlSeconds": 0}, 400),
-    ({"data": 1, "ttlSeconds": 48 * 3600 + 1}, 400),
-    ({"data": "x" * (64 * 1024 + 1)}, 400),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({}, 400),
+        ({"data": 1, "properties": {"n": 1}}, 400),
+        ({"data": 1, "ttlSeconds": 0}, 400),
+        ({"data": 1, "ttlSeconds": 48 * 3600 + 1}, 400),
+        ({"data": "x" * (64 * 1024 + 1)}, 400),
+    ],
+)
 async def test_invalid_c2d_is_400(api: Api, body: dict[str, object], status: int) -> None:
     await api.put("/devices/d1", json={})
     assert_error(await api.post("/devices/d1/messages", json=body), status, "BadRequest")

@@ -30,8 +30,11 @@ def group_key(server: Server) -> str:
 def provision(server: Server, device_id: str) -> tuple[str, str]:
     key = derive_device_key(group_key(server), device_id)
     client = ProvisioningDeviceClient.create_from_symmetric_key(
-        provisioning_host=server.host, registration_id=device_id, id_scope=server.id_scope,
-        symmetric_key=key, server_verification_cert=server.ca_pem,
+        provisioning_host=server.host,
+        registration_id=device_id,
+        id_scope=server.id_scope,
+        symmetric_key=key,
+        server_verification_cert=server.ca_pem,
     )
     client.provisioning_payload = {"modelId": MODEL_ID}
     result = client.register()
@@ -44,9 +47,13 @@ def connect(server: Server, device_id: str, **kwargs: Any) -> IoTHubDeviceClient
     hub, key = provision(server, device_id)
     assert hub == server.host
     client = IoTHubDeviceClient.create_from_symmetric_key(
-        symmetric_key=key, hostname=hub, device_id=device_id,
-        server_verification_cert=server.ca_pem, product_info=MODEL_ID,
-        connection_retry_interval=1, **kwargs,
+        symmetric_key=key,
+        hostname=hub,
+        device_id=device_id,
+        server_verification_cert=server.ca_pem,
+        product_info=MODEL_ID,
+        connection_retry_interval=1,
+        **kwargs,
     )
     client.connect()
     return client
@@ -68,8 +75,12 @@ def test_provision_telemetry_twin_methods_c2d(server: Server) -> None:
             device = api.get("/devices/cooler-1").json()
         assert device["provisioned"] is True
 
-        msg = Message('{"temperature": 4.5, "door": "closed"}', message_id="m-1",
-                      content_encoding="utf-8", content_type="application/json")
+        msg = Message(
+            '{"temperature": 4.5, "door": "closed"}',
+            message_id="m-1",
+            content_encoding="utf-8",
+            content_type="application/json",
+        )
         msg.custom_properties["$.sub"] = "thermostat1"
         msg.custom_properties["alert level"] = "hi/low&x=y"
         client.send_message(msg)
@@ -104,14 +115,18 @@ def test_provision_telemetry_twin_methods_c2d(server: Server) -> None:
             patch = patches.get(timeout=10)
             assert patch["setpoint"] == 3.5 and patch["$version"] >= 2
 
-            r = api.post("/devices/cooler-1/commands/reboot",
-                         json={"request": {"delay": 1}, "responseTimeout": 10})
+            r = api.post(
+                "/devices/cooler-1/commands/reboot",
+                json={"request": {"delay": 1}, "responseTimeout": 10},
+            )
             assert r.status_code == 201, r.text
             assert r.json()["responseCode"] == 200
             assert r.json()["response"] == {"echo": {"delay": 1}}
 
-            r = api.post("/devices/cooler-1/messages",
-                         json={"data": {"cmd": "defrost"}, "properties": {"reason": "a/b"}})
+            r = api.post(
+                "/devices/cooler-1/messages",
+                json={"data": {"cmd": "defrost"}, "properties": {"reason": "a/b"}},
+            )
             assert r.status_code == 202, r.text
         c2d = messages.get(timeout=10)
         assert c2d.custom_properties["reason"] == "a/b"
@@ -134,10 +149,14 @@ def test_server_restart_then_methods_and_patches_without_resubscribe(server: Ser
         server.stop()  # the server drops every connection ...
         server.start()  # ... and comes back with no session state in memory
         with server.client() as api:
+
             def online() -> bool:
-                r = api.post("/devices/cooler-2/commands/ping",
-                             json={"connectionTimeout": 5, "responseTimeout": 5})
+                r = api.post(
+                    "/devices/cooler-2/commands/ping",
+                    json={"connectionTimeout": 5, "responseTimeout": 5},
+                )
                 return r.status_code == 201
+
             assert wait_until(online, 30, 0.5)
             r = api.patch("/devices/cooler-2/properties", json={"setpoint": 7})
             assert r.status_code == 202
@@ -152,6 +171,7 @@ def test_server_restart_then_methods_and_patches_without_resubscribe(server: Ser
 def test_sas_renewal_reconnects_and_keeps_working(server: Server) -> None:
     client = connect(server, "cooler-3", sastoken_ttl=125)  # renews every ~5 s
     try:
+
         def on_method(request: Any) -> None:
             client.send_method_response(MethodResponse.create_from_method_request(request, 200))
 
@@ -189,8 +209,10 @@ def test_bad_key_is_refused(server: Server, bad: str) -> None:
 
     provision(server, "cooler-4")
     client = IoTHubDeviceClient.create_from_symmetric_key(
-        symmetric_key="d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktMTI=", hostname=server.host,
-        device_id="cooler-4", server_verification_cert=server.ca_pem,
+        symmetric_key="d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktMTI=",
+        hostname=server.host,
+        device_id="cooler-4",
+        server_verification_cert=server.ca_pem,
     )
     with pytest.raises(CredentialError):
         client.connect()

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from aislehub.ingest import consumer as consumer_module
 from aislehub.ingest.consumer import StoreWriter
 from aislehub.ingest.local_log import LocalLog
+from aislehub.ingest.log import IngestLogError
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 
@@ -182,5 +184,48 @@ def test_writer_truncates_the_log_behind_it(tmp_path: Path, monkeypatch: Any) ->
         await log.close()
         store.close()
         assert len(segments_left) <= 2
+
+    run(body)
+
+
+def test_undecodable_record_is_skipped_not_a_poison_pill(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with Pipeline(tmp_path) as p:
+            last = await p.publish([telemetry(0), b"\x07not a record", telemetry(2)])
+            assert await p.writer.wait_stored(last, timeout=10)
+            assert p.store.count_messages("app") == 2
+            assert p.writer.stats.decode.corrupt == 1
+            assert p.writer.stats.duplicates == 0
+
+    run(body)
+
+
+def test_close_gives_up_when_the_store_keeps_failing(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(consumer_module, "_RETRY_PAUSE", 0.01)
+
+    def broken(*args: Any) -> bool:
+        raise OSError("disk full")
+
+    async def body() -> None:
+        async with Pipeline(tmp_path) as p:
+            monkeypatch.setattr(p.store, "write_batch", broken)
+            await p.publish([telemetry(0)])
+            await asyncio.wait_for(p.writer.close(), timeout=5)
+            assert p.writer.stored_offset == -1
+            assert p.writer.stats.write_errors >= 1
+
+    run(body)
+
+
+def test_refuses_to_start_on_a_log_older_than_the_store(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with Pipeline(tmp_path) as p:
+            last = await p.publish([telemetry(i) for i in range(10)])
+            assert await p.writer.wait_stored(last, timeout=10)
+        for segment in (tmp_path / "log").glob("*.seg"):
+            segment.unlink()  # an operator wiped the log, the database stayed
+        with pytest.raises(IngestLogError, match="restore the log"):
+            async with Pipeline(tmp_path):
+                pass
 
     run(body)

@@ -294,3 +294,11 @@ def test_cancelled_future_does_not_break_the_batch(tmp_path: Path) -> None:
         await log.close()
 
     run(body)
+
+
+def test_append_before_start_is_refused(tmp_path: Path) -> None:
+    async def body() -> None:
+        with pytest.raises(IngestLogClosed):
+            LocalLog(tmp_path).append(b"x")
+
+    run(body)

@@ -49,8 +49,9 @@ class FakeHub:
     telemetry: list[Publish] = field(default_factory=list)
     reported: list[dict[str, Any]] = field(default_factory=list)
     dps_requests: list[str] = field(default_factory=list)
-    twin: dict[str, Any] = field(default_factory=lambda: {
-        "desired": {"$version": 1}, "reported": {"$version": 1}})
+    twin: dict[str, Any] = field(
+        default_factory=lambda: {"desired": {"$version": 1}, "reported": {"$version": 1}}
+    )
     _conns: list[_Conn] = field(default_factory=list)
     _method_replies: dict[str, asyncio.Future[tuple[int, bytes]]] = field(default_factory=dict)
     _server: asyncio.Server | None = None
@@ -84,8 +85,9 @@ class FakeHub:
         reply = asyncio.get_running_loop().create_future()
         self._method_replies[rid] = reply
         conn = self.hub_conn()
-        conn.session.send_publish(iothub.method_request_topic(name, rid),
-                                  json.dumps(payload).encode(), qos=1)
+        conn.session.send_publish(
+            iothub.method_request_topic(name, rid), json.dumps(payload).encode(), qos=1
+        )
         conn.flush()
         status, body = await asyncio.wait_for(reply, 5)
         return status, json.loads(body)
@@ -147,8 +149,9 @@ class FakeHub:
         session = conn.session
         match kind:
             case iothub.TwinGet(rid=rid):
-                session.send_publish(iothub.twin_response_topic(200, rid),
-                                     json.dumps(self.twin).encode())
+                session.send_publish(
+                    iothub.twin_response_topic(200, rid), json.dumps(self.twin).encode()
+                )
             case iothub.TwinPatchReported(rid=rid):
                 self.reported.append(json.loads(body))
                 version = len(self.reported) + 1
@@ -169,8 +172,9 @@ class FakeHub:
             body = dps.assigning_body("op-1")
         else:
             now = datetime.now(UTC)
-            state = dps.RegistrationState(who.registration_id, who.registration_id,
-                                          "hub.example", now, now, "etag")
+            state = dps.RegistrationState(
+                who.registration_id, who.registration_id, "hub.example", now, now, "etag"
+            )
             topic = dps.response_topic(200, request.rid)
             body = dps.assigned_body(request.operation_id, state)
         conn.session.send_publish(topic, body)
@@ -185,7 +189,10 @@ class FakeHub:
         self.hold_acks = False
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
+async def wait_for(predicate: Any, within: float = 5.0) -> None:
+    """Poll ``predicate`` (plain state, no event to wait on) until true or ``within`` s."""
+    async with asyncio.timeout(within):
+        while True:
+            if predicate():
+                return
             await asyncio.sleep(0.01)

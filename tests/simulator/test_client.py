@@ -12,10 +12,12 @@ import pytest
 
 from aislehub.protocol import sas
 from aislehub.protocol.iothub import decode_property_bag
-from aislehub.simulator.client import DeviceClient, Endpoint, Handlers
+from aislehub.simulator.client import DeviceClient
 from aislehub.simulator.errors import ConnectRefused
+from aislehub.simulator.handlers import Handlers
 from aislehub.simulator.provision import provision
 from aislehub.simulator.topics import subscriptions
+from aislehub.simulator.transport import Endpoint
 from tests.simulator.fake_hub import FakeHub, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +39,8 @@ async def test_connect_sends_sdk_identity_and_subscribes() -> None:
         assert connect.clean_session is False
         assert connect.username == (
             "hub.example/cooler-1/?api-version=2021-04-12"
-            "&model-id=dtmi%3Aaislehub%3Aretail%3ABeverageCooler%3B1")
+            "&model-id=dtmi%3Aaislehub%3Aretail%3ABeverageCooler%3B1"
+        )
         assert connect.password is not None
         token = sas.parse_sas_token(connect.password.decode())
         sas.verify_hub_token(token, "cooler-1", None, [KEY], time.time())
@@ -51,8 +54,12 @@ async def test_telemetry_json_with_component_and_many_in_flight() -> None:
     first = hub.telemetry[0]
     bag = first.topic.removeprefix("devices/cooler-1/messages/events/")
     assert bag.startswith("%24.ct=application%2Fjson&%24.ce=utf-8&")
-    assert decode_property_bag(bag) == {"$.ct": "application/json", "$.ce": "utf-8",
-                                        "$.sub": "cabinet", "alert level": "hi/lo"}
+    assert decode_property_bag(bag) == {
+        "$.ct": "application/json",
+        "$.ce": "utf-8",
+        "$.sub": "cabinet",
+        "alert level": "hi/lo",
+    }
     assert json.loads(first.payload) == {"temperature": 4.5}
     assert sorted(p.payload for p in hub.telemetry[1:]) == sorted(b"%d" % i for i in range(50))
 
@@ -74,7 +81,9 @@ async def test_methods_answered_by_handler_or_refused() -> None:
 
     async with FakeHub() as hub, make_client(hub, handlers=Handlers(method=on_method)):
         assert await hub.call_method("reboot", {"x": 1}, "r1") == (
-            200, {"echo": {"x": 1}, "name": "reboot"})
+            200,
+            {"echo": {"x": 1}, "name": "reboot"},
+        )
         status, body = await hub.call_method("explode", None, "r2")
         assert status == 500 and "explode" in body["message"]
     async with FakeHub() as hub, make_client(hub):
@@ -112,7 +121,9 @@ async def test_unacked_publish_is_resent_with_dup_after_reconnect() -> None:
             hub.drop_all()
         assert send.done()
     assert [(p.payload, p.dup) for p in hub.telemetry] == [
-        (b"precious", False), (b"precious", True)]
+        (b"precious", False),
+        (b"precious", True),
+    ]
 
 
 async def test_keep_alive_pings_when_idle() -> None:
@@ -132,8 +143,16 @@ async def test_bad_credentials_end_the_client() -> None:
 
 async def test_provision_registers_polls_and_retries_throttling() -> None:
     async with FakeHub(dps_throttle_once=True) as hub:
-        result = await provision("dps.example", hub.port, "0ne0000TEST", "cooler-7", KEY,
-                                 None, MODEL, address="127.0.0.1")
+        result = await provision(
+            "dps.example",
+            hub.port,
+            "0ne0000TEST",
+            "cooler-7",
+            KEY,
+            None,
+            MODEL,
+            address="127.0.0.1",
+        )
     assert result == ("hub.example", "cooler-7")
     connect = hub.connects[0]
     assert connect.username == "0ne0000TEST/registrations/cooler-7/api-version=2019-03-31"

@@ -66,8 +66,10 @@ def test_location_stays_near_the_outlet() -> None:
     assert abs(location["lat"] - outlet.lat) < 0.001
     assert abs(location["lon"] - outlet.lon) < 0.001
     assert location["alt"] == outlet.alt
-    assert cooler.reported() == {"firmwareVersion": QUIET.firmware_version,
-                                 "assignedOutlet": outlet.name}
+    assert cooler.reported() == {
+        "firmwareVersion": QUIET.firmware_version,
+        "assignedOutlet": outlet.name,
+    }
 
 
 def test_target_temperature_accepted_and_acknowledged() -> None:
@@ -98,7 +100,9 @@ def test_reboot_and_defrost_commands() -> None:
     status, body = cooler.command("reboot", {})
     assert (status, body["status"], body["uptimeSeconds"]) == (200, "rebooting", 600)
     assert cooler.command("defrost", {"durationMinutes": 10}) == (
-        200, {"status": "defrosting", "durationMinutes": 10})
+        200,
+        {"status": "defrosting", "durationMinutes": 10},
+    )
     assert cooler.command("defrost", None)[0] == 409
     cooler.advance(cooler.now + 60)
     assert cooler.state.compressor_on is False

@@ -20,8 +20,16 @@ from aislehub.api.routes import (
     telemetry,
 )
 
-_RESOURCES = (devices, attestation, properties, commands, telemetry, messages, enrollment,
-              api_tokens)
+_RESOURCES = (
+    devices,
+    attestation,
+    properties,
+    commands,
+    telemetry,
+    messages,
+    enrollment,
+    api_tokens,
+)
 
 DESCRIPTION = """\
 Azure IoT Central's data-plane REST API (GA `2022-07-31`): point an existing script at this
@@ -32,14 +40,20 @@ every error is `{"error": {"code", "message", "requestId", "time"}}`.
 
 # IoT Central's `Error` schema (contract §1.5): every operation's `default` response.
 ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"},
-            "requestId": {"type": "string"}, "time": {"type": "string"},
-        },
-    }},
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "requestId": {"type": "string"},
+                "time": {"type": "string"},
+            },
+        }
+    },
 }
 
 
@@ -49,8 +63,10 @@ class _Api(FastAPI):
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
             schema = super().openapi()
-            error = {"description": "Error", "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            error = {
+                "description": "Error",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
             for operations in schema["paths"].values():
                 for operation in operations.values():
                     operation["responses"].pop("422", None)
@@ -64,13 +80,18 @@ class _Api(FastAPI):
 
 def create_api(ctx: ApiContext) -> FastAPI:
     """The HTTP API of one aislehub server; ``/docs`` and ``/openapi.json`` describe it."""
-    app = _Api(title="aislehub", version="2022-07-31", description=DESCRIPTION,
-                  exception_handlers=exception_handlers())
+    app = _Api(
+        title="aislehub",
+        version="2022-07-31",
+        description=DESCRIPTION,
+        exception_handlers=exception_handlers(),
+    )
     app.state.ctx = ctx
     app.add_middleware(RequestIdMiddleware)
     # A body without Content-Type is read as JSON: plenty of scripts forget the header.
-    api = APIRouter(prefix="/api", dependencies=[Depends(require_api_version)],
-                    strict_content_type=False)
+    api = APIRouter(
+        prefix="/api", dependencies=[Depends(require_api_version)], strict_content_type=False
+    )
     for module in _RESOURCES:
         api.include_router(module.router)
     app.include_router(api)

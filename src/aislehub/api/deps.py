@@ -26,8 +26,13 @@ from aislehub.store.metadata import ApiToken, App, Device, MetadataStore
 
 # Published data-plane versions (contract §1.2, S18): GA first, then previews.
 API_VERSIONS = (
-    "2022-07-31", "2022-05-31", "1.0",
-    "2022-10-31-preview", "2022-06-30-preview", "1.2-preview", "1.1-preview",
+    "2022-07-31",
+    "2022-05-31",
+    "1.0",
+    "2022-10-31-preview",
+    "2022-06-30-preview",
+    "1.2-preview",
+    "1.1-preview",
 )
 
 # IoT Hub device-id rules: a safe superset of IoT Central's (contract §1.10).
@@ -38,13 +43,24 @@ class TelemetryReader(Protocol):
     """The two queries of ``aislehub.store.telemetry.TelemetryStore`` the API uses."""
 
     def latest(
-        self, app_id: str, device_id: str, name: str,
-        component: str | None = None, module_id: str | None = None,
+        self,
+        app_id: str,
+        device_id: str,
+        name: str,
+        component: str | None = None,
+        module_id: str | None = None,
     ) -> tuple[Any, datetime] | None: ...
 
     def range(
-        self, app_id: str, device_id: str, name: str, start: datetime, end: datetime,
-        limit: int, component: str | None = None, module_id: str | None = None,
+        self,
+        app_id: str,
+        device_id: str,
+        name: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        component: str | None = None,
+        module_id: str | None = None,
     ) -> list[tuple[datetime, Any]]: ...
 
 
@@ -87,15 +103,23 @@ class Caller:
         return device
 
 
+class InvalidApiVersion(BadRequest):
+    code = "InvalidApiVersion"
+
+
 def context(request: Request) -> ApiContext:
     return cast(ApiContext, request.app.state.ctx)
 
 
 async def require_api_version(
-    api_version: Annotated[str | None, Query(
-        alias="api-version", description="Required: " + ", ".join(API_VERSIONS),
-        examples=["2022-07-31"],
-    )] = None,
+    api_version: Annotated[
+        str | None,
+        Query(
+            alias="api-version",
+            description="Required: " + ", ".join(API_VERSIONS),
+            examples=["2022-07-31"],
+        ),
+    ] = None,
 ) -> str:
     """Every ``/api`` call names a published api-version (contract §1.2)."""
     if api_version is None:
@@ -105,24 +129,23 @@ async def require_api_version(
     if api_version not in API_VERSIONS:
         raise InvalidApiVersion(
             f"api-version {api_version!r} is not supported; use one of: "
-            + ", ".join(API_VERSIONS) + "."
+            + ", ".join(API_VERSIONS)
+            + "."
         )
     return api_version
 
 
-class InvalidApiVersion(BadRequest):
-    code = "InvalidApiVersion"
-
-
 # Declared as a security scheme so /docs offers an "Authorize" box for the token.
 authorization_header = APIKeyHeader(
-    name="Authorization", auto_error=False,
+    name="Authorization",
+    auto_error=False,
     description="An API token: SharedAccessSignature sr=<appId>&sig=<sig>&skn=<id>&se=<ms>",
 )
 
 
 async def current_caller(
-    request: Request, authorization: Annotated[str | None, Depends(authorization_header)],
+    request: Request,
+    authorization: Annotated[str | None, Depends(authorization_header)],
 ) -> Caller:
     ctx = context(request)
     return Caller(ctx, authenticate(ctx.store, authorization, datetime.now(UTC)))

@@ -32,9 +32,16 @@ log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "x-ms-request-id"
 
 _HTTP_CODES = {
-    400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-    405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge",
-    415: "UnsupportedMediaType", 422: "ValidationFailed", 429: "TooManyRequests",
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    422: "ValidationFailed",
+    429: "TooManyRequests",
 }
 
 
@@ -65,16 +72,23 @@ def request_id(request: Request) -> str:
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str,
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     rid = request_id(request)
     metrics: Metrics = request.app.state.ctx.metrics
     metrics.inc("api_errors_total", code=code)
-    body = {"error": {
-        "code": code, "message": message, "requestId": rid,
-        "time": format_datetime(datetime.now(UTC), usegmt=True),
-    }}
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "requestId": rid,
+            "time": format_datetime(datetime.now(UTC), usegmt=True),
+        }
+    }
     all_headers = {**(headers or {}), "x-ms-error-code": code, REQUEST_ID_HEADER: rid}
     return JSONResponse(body, status_code=status, headers=all_headers)
 
@@ -119,8 +133,9 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
-    log.error("unhandled error in %s %s (request %s)", request.method, request.url.path, rid,
-              exc_info=exc)
+    log.error(
+        "unhandled error in %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc
+    )
     message = f"An internal error occurred; quote request id {rid} when reporting it."
     return error_response(request, 500, "InternalServerError", message)
 

@@ -66,17 +66,24 @@ def _decode_skiptoken(token: str) -> int:
 
 def next_link(request: Request, page: PageRequest, public_base_url: str | None) -> str:
     base = (public_base_url or f"{request.url.scheme}://{request.url.netloc}").rstrip("/")
-    params = [(k, v) for k, v in request.query_params.multi_items()
-              if k not in ("$skiptoken", "maxpagesize", "$top")]
-    params += [("maxpagesize", str(page.size)),
-               ("$skiptoken", encode_skiptoken(page.offset + page.size))]
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in ("$skiptoken", "maxpagesize", "$top")
+    ]
+    params += [
+        ("maxpagesize", str(page.size)),
+        ("$skiptoken", encode_skiptoken(page.offset + page.size)),
+    ]
     query = "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
     return f"{base}{request.url.path}?{query}"
 
 
 def paged(
-    request: Request, public_base_url: str | None,
-    fetch: Callable[[int, int], Sequence[T]], render: Callable[[T], Json],
+    request: Request,
+    public_base_url: str | None,
+    fetch: Callable[[int, int], Sequence[T]],
+    render: Callable[[T], Json],
 ) -> Json:
     """One page: ``fetch(offset, limit)`` is asked for one row more than the page holds,
     which tells whether a next page exists without counting."""

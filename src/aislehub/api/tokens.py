@@ -34,7 +34,10 @@ def to_millis(expiry: datetime) -> int:
 
 
 def issue_api_token(
-    store: MetadataStore, app_id: str, token_id: str, roles: list[dict[str, Any]],
+    store: MetadataStore,
+    app_id: str,
+    token_id: str,
+    roles: list[dict[str, Any]],
     expiry: datetime,
 ) -> str:
     """Create (or replace) token ``token_id`` of ``app_id``; returns the token string once."""

@@ -66,7 +66,8 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     acked_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    connect_seconds: float = 0.0
+    connect_seconds: float = 0.0  # the slowest worker's time to open all its connections
+    setup_seconds: float = 0.0  # from spawning the workers until all were connected
     started_at: float = 0.0  # time.monotonic() at which the timed window opened
 
     @property
@@ -80,6 +81,7 @@ def run_load(spec: LoadSpec, on_start: Callable[[], None] | None = None) -> Load
     shares = [spec.device_ids[i::count] for i in range(count)]
     ctx = mp.get_context("spawn")
     workers: list[tuple[mp.process.BaseProcess, Connection]] = []
+    began = time.monotonic()
     try:
         for i, share in enumerate(shares):
             parent, child = ctx.Pipe()
@@ -92,7 +94,7 @@ def run_load(spec: LoadSpec, on_start: Callable[[], None] | None = None) -> Load
             proc.start()
             child.close()
             workers.append((proc, parent))
-        return _drive(spec, [pipe for _, pipe in workers], on_start)
+        return _drive(spec, [pipe for _, pipe in workers], on_start, began)
     finally:
         for worker, pipe in workers:
             worker.join(5)
@@ -103,16 +105,16 @@ def run_load(spec: LoadSpec, on_start: Callable[[], None] | None = None) -> Load
 
 
 def _drive(
-    spec: LoadSpec, pipes: list[Connection], on_start: Callable[[], None] | None
+    spec: LoadSpec, pipes: list[Connection], on_start: Callable[[], None] | None, began: float
 ) -> LoadResult:
     result = LoadResult(seconds=spec.seconds)
-    began = time.monotonic()
     for pipe in pipes:
         ready = _receive(pipe, spec.connect_timeout + 30, "ready")
         result.connections += ready["connected"]
         result.connect_failures += ready["failed"]
         result.errors += ready["errors"]
-    result.connect_seconds = time.monotonic() - began
+        result.connect_seconds = max(result.connect_seconds, ready["seconds"])
+    result.setup_seconds = time.monotonic() - began
     if result.connections == 0:
         for pipe in pipes:
             pipe.send(("stop", 0.0))
@@ -169,8 +171,11 @@ def _worker_main(pipe: Connection, spec: LoadSpec) -> None:
 async def _worker(pipe: Connection, spec: LoadSpec) -> None:
     tally, phase = Tally(), Phase()
     loop = asyncio.get_running_loop()
+    began = time.monotonic()
     conns, failures = await _connect_all(spec, tally, phase)
-    pipe.send(("ready", {"connected": len(conns), "failed": failures, "errors": tally.errors}))
+    took = time.monotonic() - began
+    ready = {"connected": len(conns), "failed": failures, "errors": tally.errors, "seconds": took}
+    pipe.send(("ready", ready))
     tally.errors = []
     command, start = await loop.run_in_executor(None, pipe.recv)
     if command == "go":

@@ -146,6 +146,7 @@ def _load_figures(result: LoadResult) -> dict[str, Any]:
         "connections": result.connections,
         "connect_failures": result.connect_failures,
         "connect_s": round(result.connect_seconds, 2),
+        "setup_s": round(result.setup_seconds, 2),
         "lost_connections": result.lost_connections,
         "puback_p50_ms": ms(percentile(result.latencies, 50)),
         "puback_p99_ms": ms(percentile(result.latencies, 99)),

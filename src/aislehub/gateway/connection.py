@@ -13,19 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from aislehub.errors import DeviceError, PacketTooLarge, ProtocolError, TopicNotAllowed
+from aislehub.errors import (
+    DeviceError,
+    PacketTooLarge,
+    ProtocolError,
+    ServerBusy,
+    TopicNotAllowed,
+)
 from aislehub.gateway.dps_session import DpsHandler
 from aislehub.hub import auth
 from aislehub.hub.links import Key, OnAck
+from aislehub.hub.twins import twin_document
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.protocol import iothub
 from aislehub.protocol.mqtt import (
-    ConnAckCode,
     Connect,
     ConnectReceived,
     DisconnectReceived,
@@ -102,7 +107,9 @@ class MqttConnection(asyncio.Protocol):
         self._set_paused(False)
 
     # -- DeviceLink --------------------------------------------------------------------
-    def publish(self, topic: str, payload: bytes, qos: int = 1, on_ack: OnAck | None = None) -> None:
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 1, on_ack: OnAck | None = None
+    ) -> None:
         if self._closed:
             return
         packet_id = self.session.send_publish(topic, payload, qos)
@@ -143,8 +150,7 @@ class MqttConnection(asyncio.Protocol):
         ctx = self.ctx
         try:
             if len(ctx.connections) > ctx.settings.max_connections:
-                ctx.metrics.inc("mqtt_connect_refused_total", code="3")
-                raise_busy()
+                raise ServerBusy("too many connections; retry later")
             identity = iothub.parse_connect_identity(connect.client_id, connect.username or "")
             if isinstance(identity, iothub.DpsIdentity):
                 self._connect_dps(identity, connect)
@@ -192,6 +198,12 @@ class MqttConnection(asyncio.Protocol):
         return iothub.is_allowed_subscription(topic_filter, self._device_id, self._module_id)
 
     def _on_publish(self, publish: Publish) -> None:
+        if len(publish.payload) > self.ctx.settings.max_message_bytes:
+            # IoT Hub's device-to-cloud limit; the SDK enforces it on its side too.
+            raise PacketTooLarge(
+                f"payload of {len(publish.payload)} bytes exceeds "
+                f"{self.ctx.settings.max_message_bytes} bytes"
+            )
         if self.dps is not None:
             self.dps.on_publish(publish)
             self._ack_now(publish)
@@ -215,8 +227,6 @@ class MqttConnection(asyncio.Protocol):
                 raise TopicNotAllowed(f"topic {publish.topic!r} is not allowed for this device")
 
     def _twin_document(self) -> dict[str, Any]:
-        from aislehub.hub.twins import twin_document
-
         assert self.key is not None
         return twin_document(self.ctx.hub.twin(self.key))
 
@@ -236,8 +246,12 @@ class MqttConnection(asyncio.Protocol):
 
     def _on_telemetry(self, publish: Publish, properties: dict[str, str]) -> None:
         record = TelemetryRecord(
-            self._app_id, self._device_id, self._module_id, int(time.time() * 1000),
-            properties, publish.payload,
+            self._app_id,
+            self._device_id,
+            self._module_id,
+            int(time.time() * 1000),
+            properties,
+            publish.payload,
         )
         future = self.ctx.log.append(encode_record(record))
         self.ctx.metrics.inc("telemetry_received_total")
@@ -256,7 +270,8 @@ class MqttConnection(asyncio.Protocol):
         if future.cancelled() or future.exception() is not None:
             # The log could not make the message durable: never acknowledge it. Dropping
             # the connection makes the device resend after it reconnects.
-            self.close(f"ingest log failed: {future.exception() if not future.cancelled() else 'cancelled'}")
+            reason = "cancelled" if future.cancelled() else str(future.exception())
+            self.close(f"ingest log failed: {reason}")
             return
         self.session.ack_publish(packet_id)
         if self._pending_acks <= MAX_PENDING_ACKS // 2 and self.transport is not None:
@@ -299,12 +314,3 @@ class MqttConnection(asyncio.Protocol):
         self._closed = True
         if self.transport is not None:
             self.transport.close()
-
-
-def raise_busy() -> None:
-    from aislehub.errors import ServerBusy
-
-    raise ServerBusy("too many connections; retry later")
-
-
-Writer = Callable[[str, bytes, int], None]

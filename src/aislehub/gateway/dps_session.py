@@ -21,8 +21,9 @@ ERROR_DISABLED = 401003
 
 
 class DpsHandler:
-    def __init__(self, hub: DeviceHub, app: App, registration_id: str,
-                 group_id: str | None, send: Send) -> None:
+    def __init__(
+        self, hub: DeviceHub, app: App, registration_id: str, group_id: str | None, send: Send
+    ) -> None:
         self._hub = hub
         self._app = app
         self._registration_id = registration_id
@@ -67,8 +68,15 @@ class DpsHandler:
 
 def _result_body(operation_id: str, r: Registration) -> bytes:
     if r.status != "assigned":
-        return dps.failed_body(operation_id, r.registration_id, ERROR_DISABLED,
-                               f"device {r.device_id!r} is disabled", r.created, r.updated)
-    state = dps.RegistrationState(r.registration_id, r.device_id, r.assigned_hub, r.created,
-                                  r.updated, r.etag, r.payload)
+        return dps.failed_body(
+            operation_id,
+            r.registration_id,
+            ERROR_DISABLED,
+            f"device {r.device_id!r} is disabled",
+            r.created,
+            r.updated,
+        )
+    state = dps.RegistrationState(
+        r.registration_id, r.device_id, r.assigned_hub, r.created, r.updated, r.etag, r.payload
+    )
     return dps.assigned_body(operation_id, state)

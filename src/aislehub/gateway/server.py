@@ -34,15 +34,20 @@ class Gateway:
     async def start(self) -> None:
         s = self.ctx.settings
         loop = asyncio.get_running_loop()
-        listeners = [(s.mqtt_port, self.tls, False)]
+        listeners: list[tuple[int, ssl.SSLContext | None, bool]] = [(s.mqtt_port, self.tls, False)]
         if s.ws_port:
             listeners.append((s.ws_port, self.tls, True))
         if s.plain_mqtt_port:
             listeners.append((s.plain_mqtt_port, None, False))
         for port, tls, websocket in listeners:
             server = await loop.create_server(
-                lambda ws=websocket: self._protocol(ws), s.bind, port, ssl=tls,
-                reuse_address=True, backlog=4096, ssl_handshake_timeout=30 if tls else None,
+                lambda ws=websocket: self._protocol(ws),
+                s.bind,
+                port,
+                ssl=tls,
+                reuse_address=True,
+                backlog=4096,
+                ssl_handshake_timeout=30 if tls else None,
             )
             for sock in server.sockets:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

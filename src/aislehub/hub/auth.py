@@ -66,8 +66,7 @@ def authenticate_registration(
     now = time.time()
     device = store.get_device(app.id, registration_id)
     if device is not None and (device.attestation or {}).get("type") == "symmetricKey":
-        sas.verify_dps_token(token, app.id_scope, registration_id,
-                             device_keys(store, device), now)
+        sas.verify_dps_token(token, app.id_scope, registration_id, device_keys(store, device), now)
         return None
     for group in store.list_groups(app.id):
         if group.enabled and group.attestation.get("type") == "symmetricKey":

@@ -31,7 +31,7 @@ class DeviceHub:
         self.store = store
         self.metrics = metrics
         self.links = LinkRegistry()
-        self.methods = MethodInvoker(self.links)
+        self.methods = MethodInvoker(self.links, metrics)
         self.provisioning = ProvisioningService(store, assigned_hub)
         self._c2d_inflight: dict[Key, set[int]] = {}
 
@@ -55,8 +55,9 @@ class DeviceHub:
         if self.links.get(key) is link:
             self.links.detach(key, link)
             self._c2d_inflight.pop(key, None)
-            self.store.add_event(key[0], key[1], "disconnected",
-                                 {"module": key[2], "reason": reason})
+            self.store.add_event(
+                key[0], key[1], "disconnected", {"module": key[2], "reason": reason}
+            )
 
     # -- twins -------------------------------------------------------------------------
     def twin(self, key: Key) -> Twin:
@@ -81,8 +82,9 @@ class DeviceHub:
         return twin
 
     # -- cloud-to-device messages ------------------------------------------------------
-    def send_c2d(self, key: Key, payload: bytes, properties: dict[str, str],
-                 ttl: timedelta = C2D_DEFAULT_TTL) -> int:
+    def send_c2d(
+        self, key: Key, payload: bytes, properties: dict[str, str], ttl: timedelta = C2D_DEFAULT_TTL
+    ) -> int:
         if self.store.get_device(key[0], key[1]) is None:
             raise NotFound(f"Device {key[1]!r} was not found.")
         seq = self.store.enqueue_c2d(key[0], key[1], properties, payload, utcnow() + ttl)
@@ -107,4 +109,5 @@ class DeviceHub:
             self._c2d_inflight.get(key, set()).discard(seq)
             self.store.complete_c2d(seq)
             self.metrics.inc("c2d_sent_total")
+
         return complete

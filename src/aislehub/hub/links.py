@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 OnAck = Callable[[], None]
 
 
 class DeviceLink(Protocol):
-    def publish(self, topic: str, payload: bytes, qos: int = 1, on_ack: OnAck | None = None) -> None:
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 1, on_ack: OnAck | None = None
+    ) -> None:
         """Queue a PUBLISH to the device; ``on_ack`` runs when a QoS 1 delivery is PUBACKed."""
 
     def close(self, reason: str) -> None:
@@ -26,11 +27,6 @@ class DeviceLink(Protocol):
 
 
 Key = tuple[str, str, str]  # (app_id, device_id, module_id or "")
-
-
-@dataclass(slots=True)
-class _Waiters:
-    events: list[asyncio.Event] = field(default_factory=list)
 
 
 class LinkRegistry:
@@ -59,10 +55,14 @@ class LinkRegistry:
     def count(self) -> int:
         return len(self._links)
 
+    def for_device(self, app_id: str, device_id: str) -> list[DeviceLink]:
+        """The device's own link and those of its modules."""
+        return [link for k, link in self._links.items() if k[0] == app_id and k[1] == device_id]
+
     def connected_devices(self, app_id: str) -> set[str]:
         return {k[1] for k in self._links if k[0] == app_id}
 
-    async def wait_for(self, key: Key, timeout: float) -> DeviceLink | None:
+    async def wait_for(self, key: Key, timeout: float) -> DeviceLink | None:  # noqa: ASYNC109
         """The device's link, waiting up to ``timeout`` s for it to connect."""
         link = self._links.get(key)
         if link is not None or timeout <= 0:

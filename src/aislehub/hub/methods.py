@@ -11,6 +11,7 @@ import orjson
 
 from aislehub.errors import GatewayTimeout, NotFound
 from aislehub.hub.links import Key, LinkRegistry
+from aislehub.metrics import Metrics
 from aislehub.protocol import iothub
 
 
@@ -21,13 +22,18 @@ class MethodResult:
 
 
 class MethodInvoker:
-    def __init__(self, links: LinkRegistry) -> None:
+    def __init__(self, links: LinkRegistry, metrics: Metrics) -> None:
         self._links = links
+        self._metrics = metrics
         self._pending: dict[tuple[Key, str], asyncio.Future[MethodResult]] = {}
         self._rids = itertools.count(1)
 
     async def invoke(
-        self, key: Key, name: str, payload: Any, response_timeout: float,
+        self,
+        key: Key,
+        name: str,
+        payload: Any,
+        response_timeout: float,
         connect_timeout: float = 0.0,
     ) -> MethodResult:
         link = await self._links.wait_for(key, connect_timeout)
@@ -38,6 +44,7 @@ class MethodInvoker:
         self._pending[(key, rid)] = future
         body = b"" if payload is None else orjson.dumps(payload)
         link.publish(iothub.method_request_topic(name, rid), body, qos=0)
+        self._metrics.inc("methods_invoked_total")
         try:
             return await asyncio.wait_for(future, response_timeout)
         except TimeoutError:

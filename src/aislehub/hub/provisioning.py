@@ -49,8 +49,13 @@ class ProvisioningService:
         device = self._store.get_device(app.id, registration_id)
         now = utcnow()
         if device is None:
-            device = Device(app.id, registration_id, display_name=registration_id,
-                            enrollment_group_id=group_id, created_at=now)
+            device = Device(
+                app.id,
+                registration_id,
+                display_name=registration_id,
+                enrollment_group_id=group_id,
+                created_at=now,
+            )
         status = "assigned" if device.enabled else "disabled"
         if device.enabled:
             device.provisioned = True
@@ -61,11 +66,22 @@ class ProvisioningService:
             if group_id is not None and device.attestation is None:
                 device.enrollment_group_id = group_id
             self._store.put_device(device)
-            self._store.add_event(app.id, device.id, "provisioned",
-                                  {"enrollmentGroup": group_id, "modelId": device.model_id})
+            self._store.add_event(
+                app.id,
+                device.id,
+                "provisioned",
+                {"enrollmentGroup": group_id, "modelId": device.model_id},
+            )
         registration = Registration(
-            app.id, registration_id, device.id, self._hub, device.created_at, now,
-            device.etag, payload, status,
+            app.id,
+            registration_id,
+            device.id,
+            self._hub,
+            device.created_at,
+            now,
+            device.etag,
+            payload,
+            status,
         )
         operation_id = f"4.{secrets.token_hex(8)}.{secrets.token_hex(16)}"
         self._operations[operation_id] = registration

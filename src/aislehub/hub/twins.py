@@ -47,18 +47,22 @@ def _stamp(updated: dict[str, str], patch: Mapping[str, Any], now: datetime) -> 
 
 def apply_reported(twin: Twin, patch: Mapping[str, Any], now: datetime) -> Twin:
     return Twin(
-        desired=twin.desired, desired_version=twin.desired_version,
+        desired=twin.desired,
+        desired_version=twin.desired_version,
         desired_updated=twin.desired_updated,
-        reported=merge_patch(twin.reported, patch), reported_version=twin.reported_version + 1,
+        reported=merge_patch(twin.reported, patch),
+        reported_version=twin.reported_version + 1,
         reported_updated=_stamp(twin.reported_updated, patch, now),
     )
 
 
 def apply_desired(twin: Twin, patch: Mapping[str, Any], now: datetime) -> Twin:
     return Twin(
-        desired=merge_patch(twin.desired, patch), desired_version=twin.desired_version + 1,
+        desired=merge_patch(twin.desired, patch),
+        desired_version=twin.desired_version + 1,
         desired_updated=_stamp(twin.desired_updated, patch, now),
-        reported=twin.reported, reported_version=twin.reported_version,
+        reported=twin.reported,
+        reported_version=twin.reported_version,
         reported_updated=twin.reported_updated,
     )
 

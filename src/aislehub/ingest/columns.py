@@ -1,10 +1,10 @@
 """Turn a batch of telemetry records into the store's columns.
 
-This is the store writer's hot loop, so it avoids per-row Python work wherever C can do
-it: message-level columns come from one ``zip(*rows)`` transpose, each JSON object's
-fields are added with ``list.extend`` (three calls per message, not three per field),
-and the ids, component and timestamp are fanned out to the field rows with Arrow
-``take``. What remains per message is one ``orjson.loads``; per field, one type test.
+This is the store writer's hot loop, so it leaves to C whatever C can do: message-level
+columns come from one ``zip(*rows)`` transpose, and the ids, component and timestamp are
+fanned out to the field rows with Arrow ``take`` instead of being repeated in Python.
+What remains in Python is one ``orjson.loads`` per message and, per field, a type test
+and three appends (one ``orjson.dumps`` for non-numbers).
 
 Payload rules (IoT Central's, for a JSON object body): each top-level field is a
 telemetry row; JSON numbers go to ``telemetry_num``, anything else (strings, booleans,
@@ -20,12 +20,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aislehub.ingest.record import RecordError, TelemetryRecord, decode_parts
 from aislehub.store.telemetry import MESSAGES_SCHEMA, NUM_SCHEMA, VAL_SCHEMA, TelemetryBatch
@@ -132,7 +130,7 @@ def _parse(payload: bytes) -> Any:
 
 @dataclass(slots=True)
 class _Fields:
-    """Every top-level field of every JSON object payload, with its message's index."""
+    """Top-level fields of JSON object payloads, each with its message's index."""
 
     msg: list[int]
     name: list[str]
@@ -141,18 +139,27 @@ class _Fields:
 
 def _explode(
     payloads: Sequence[bytes], stats: DecodeStats
-) -> tuple[_Fields, list[bytes | None], list[bool]]:
-    """Fields of object payloads; raw bytes and validity per message."""
-    fields = _Fields([], [], [])
-    add_msg, add_name, add_value = fields.msg.extend, fields.name.extend, fields.value.extend
+) -> tuple[_Fields, _Fields, list[bytes | None], list[bool]]:
+    """Number fields, other fields (as JSON bytes), and raw bytes and validity per message."""
+    numbers, others = _Fields([], [], []), _Fields([], [], [])
+    # Bound methods: this loop runs once per field, and attribute lookups add up.
+    num_msg, num_name, num_value = numbers.msg.append, numbers.name.append, numbers.value.append
+    val_msg, val_name, val_value = others.msg.append, others.name.append, others.value.append
+    dumps = orjson.dumps
     raw: list[bytes | None] = []
     valid: list[bool] = []
     for index, payload in enumerate(payloads):
         doc = _parse(payload)
         if type(doc) is dict:
-            add_msg(repeat(index, len(doc)))
-            add_name(doc)
-            add_value(doc.values())
+            for name, value in doc.items():
+                if type(value) in _NUMBER:
+                    num_msg(index)
+                    num_name(name)
+                    num_value(value)
+                else:
+                    val_msg(index)
+                    val_name(name)
+                    val_value(dumps(value))
             raw.append(None)
             valid.append(True)
         else:
@@ -160,7 +167,7 @@ def _explode(
             valid.append(doc is not _INVALID)
             stats.invalid_json += doc is _INVALID
             stats.not_object += doc is not _INVALID
-    return fields, raw, valid
+    return numbers, others, raw, valid
 
 
 def _json_text(values: Iterable[bytes]) -> pa.Array:
@@ -168,21 +175,14 @@ def _json_text(values: Iterable[bytes]) -> pa.Array:
     return pa.array(values, pa.binary()).cast(pa.string())
 
 
-def _field_tables(per_message: list[pa.Array], fields: _Fields) -> tuple[pa.Table, pa.Table]:
-    """Split fields into numbers and the rest; fan message columns out to both."""
-    is_number = [type(v) in _NUMBER for v in fields.value]
-    mask = pa.array(is_number, pa.bool_())
-    msg, name = pa.array(fields.msg, pa.int32()), pa.array(fields.name, pa.string())
-    numbers = pa.array([v for v, n in zip(fields.value, is_number, strict=True) if n], pa.float64())
-    dumps = orjson.dumps
-    others = _json_text([dumps(v) for v, n in zip(fields.value, is_number, strict=True) if not n])
-    tables = []
-    for keep, value, schema in ((mask, numbers, NUM_SCHEMA), (pc.invert(mask), others, VAL_SCHEMA)):
-        index = msg.filter(keep)
-        app, device, module, component, ts = (c.take(index) for c in per_message)
-        columns = [app, device, module, component, name.filter(keep), ts, value]
-        tables.append(pa.Table.from_arrays(columns, schema=schema))
-    return tables[0], tables[1]
+def _field_table(
+    per_message: list[pa.Array], fields: _Fields, values: pa.Array, schema: pa.Schema
+) -> pa.Table:
+    """Field rows, with the message columns (app, device, module, component, ts) fanned out."""
+    index = pa.array(fields.msg, pa.int32())
+    app, device, module, component, ts = (column.take(index) for column in per_message)
+    columns = [app, device, module, component, pa.array(fields.name, pa.string()), ts, values]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def to_batch(rows: Sequence[Row], stats: DecodeStats | None = None) -> TelemetryBatch:
@@ -191,7 +191,7 @@ def to_batch(rows: Sequence[Row], stats: DecodeStats | None = None) -> Telemetry
     if not rows:
         return TelemetryBatch.empty()
     offset, app, device, module, ts, props, props_json, payload = zip(*rows, strict=True)
-    fields, raw, valid = _explode(payload, stats)
+    number_fields, other_fields, raw, valid = _explode(payload, stats)
     per_message = [
         pa.array(app, pa.string()),
         pa.array(device, pa.string()),
@@ -199,7 +199,9 @@ def to_batch(rows: Sequence[Row], stats: DecodeStats | None = None) -> Telemetry
         pa.array([p.get(COMPONENT) for p in props], pa.string()),
         pa.array(ts, pa.int64()).cast(pa.timestamp("ms")),
     ]
-    numbers, values = _field_tables(per_message, fields)
+    number_values = pa.array(number_fields.value, pa.float64())
+    numbers = _field_table(per_message, number_fields, number_values, NUM_SCHEMA)
+    values = _field_table(per_message, other_fields, _json_text(other_fields.value), VAL_SCHEMA)
     message_columns = [
         *per_message,
         pa.array(offset, pa.int64()),

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from aislehub.ingest.columns import DecodeStats, rows_from_encoded, to_batch
 from aislehub.ingest.dedupe import DedupeWindow
-from aislehub.ingest.log import IngestLog
+from aislehub.ingest.log import IngestLog, IngestLogError
 from aislehub.store.telemetry import TelemetryStore
 
 __all__ = ["StoreWriter", "WriterStats"]
@@ -87,6 +87,15 @@ class StoreWriter:
     async def start(self) -> None:
         """Resume from the store's committed offset and start the writer task."""
         self._stored = await asyncio.to_thread(self._store.committed_offset, self.name)
+        if self._stored > self._log.durable_offset:
+            # The store only ever commits offsets the log had made durable, so the log
+            # was replaced or lost. Resuming would silently skip the new log's first
+            # records (their offsets look already stored); refuse instead.
+            raise IngestLogError(
+                f"store consumer {self.name!r} is at offset {self._stored} but the log "
+                f"ends at {self._log.durable_offset}: restore the log directory, or delete "
+                f"the consumer's row from consumer_offsets to start over"
+            )
         keys = await asyncio.to_thread(self._store.recent_message_keys, self._window.capacity)
         self._window.remember(reversed(keys))  # oldest first, like live traffic
         self._task = asyncio.create_task(self._run(), name=f"store-writer:{self.name}")
@@ -116,37 +125,44 @@ class StoreWriter:
         return True
 
     async def _run(self) -> None:
-        while self._drain_to is None or self._stored < self._drain_to:
-            entries = await self._log.read(self._stored, self.batch_max, self.poll_interval)
-            if entries:
-                await self._write(entries)
-            await self._maybe_truncate()
+        try:
+            while self._drain_to is None or self._stored < self._drain_to:
+                entries = await self._log.read(self._stored, self.batch_max, self.poll_interval)
+                if entries and not await self._write(entries) and self._drain_to is not None:
+                    return  # closing, and the store refuses writes: do not hang close()
+                await self._maybe_truncate()
+        except Exception:
+            # A log that cannot be read (corrupt, truncated under us) needs an operator;
+            # say so now rather than only when close() re-raises.
+            log.exception("store writer %s stopped", self.name)
+            raise
 
-    async def _write(self, entries: list[tuple[int, bytes]]) -> None:
+    async def _write(self, entries: list[tuple[int, bytes]]) -> bool:
         try:
             await asyncio.to_thread(self._process, entries)
         except Exception:
             self.stats.write_errors += 1
-            log.exception(
-                "store writer %s: batch up to offset %d failed", self.name, entries[-1][0]
-            )
+            last = entries[-1][0]
+            log.exception("store writer %s: batch up to offset %d failed", self.name, last)
             await asyncio.sleep(_RETRY_PAUSE)
-            return
+            return False
         self._stored = entries[-1][0]
         changed, self._stored_changed = self._stored_changed, asyncio.Event()
         changed.set()
+        return True
 
     def _process(self, entries: list[tuple[int, bytes]]) -> None:
         """Worker thread: decode, drop re-sends, store rows and offset atomically."""
         started = time.perf_counter()
-        rows, keys = self._window.filter(rows_from_encoded(entries))
+        decoded = rows_from_encoded(entries, self.stats.decode)
+        rows, keys = self._window.filter(decoded)
         batch = to_batch(rows, self.stats.decode)
         self._store.write_batch(self.name, batch, entries[-1][0])
         self._window.remember(keys)
         stats = self.stats
         stats.batches += 1
         stats.records += len(entries)
-        stats.duplicates += len(entries) - len(rows)
+        stats.duplicates += len(decoded) - len(rows)
         stats.write_seconds += time.perf_counter() - started
 
     async def _maybe_truncate(self) -> None:

@@ -54,14 +54,14 @@ class DedupeWindow:
         fresh: list[Row] = []
         batch: set[MessageKey] = set()
         intern = sys.intern  # app and device ids repeat: share one string per id
+        new, old = self._new, self._old
         for row in rows:
-            _, app, device, _, _, props, _, _ = row
-            mid = props.get(MESSAGE_ID)
+            mid = row[5].get(MESSAGE_ID)  # Row: (offset, app, device, module, ts, props, ...)
             if mid is None:
                 fresh.append(row)
                 continue
-            key = (intern(app), intern(device), mid)
-            if key not in batch and key not in self:
+            key = (intern(row[1]), intern(row[2]), mid)
+            if key not in batch and key not in new and key not in old:
                 batch.add(key)
                 fresh.append(row)
         return fresh, batch

@@ -8,10 +8,11 @@ and ``cooler_commands``, ``device`` (a cooler bound to a client), ``fleet`` (man
 provisioned through a group enrollment) and ``demo`` (``aislehub demo``).
 """
 
-from aislehub.simulator.client import CloudMessage, DeviceClient, Endpoint, Handlers
+from aislehub.simulator.client import DeviceClient
 from aislehub.simulator.cooler import Cooler, CoolerProfile, Outlet
+from aislehub.simulator.handlers import CloudMessage, Handlers
 from aislehub.simulator.provision import provision
-from aislehub.simulator.transport import device_ssl_context
+from aislehub.simulator.transport import Endpoint, device_ssl_context
 
 __all__ = [
     "CloudMessage",

@@ -24,10 +24,9 @@ import contextlib
 import json
 import logging
 import random
-import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,6 @@ from aislehub.protocol.mqtt import (
     Connect,
     Disconnect,
     Packet,
-    PingReq,
     PingResp,
     PubAck,
     Publish,
@@ -45,51 +43,20 @@ from aislehub.protocol.mqtt import (
 from aislehub.protocol.sas import generate_sas_token
 from aislehub.simulator import topics
 from aislehub.simulator.errors import ConnectionLost, ConnectRefused, RequestFailed
+from aislehub.simulator.handlers import (
+    CloudMessage,
+    Handlers,
+    apply_desired,
+    call_method,
+    deliver_c2d,
+)
 from aislehub.simulator.inflight import Outbox, Outgoing, PacketIds
-from aislehub.simulator.transport import MqttLink
+from aislehub.simulator.transport import Endpoint, MqttLink, keep_alive, renew_before_expiry
 
 log = logging.getLogger(__name__)
 
-MethodHandler = Callable[[str, Any], Awaitable[tuple[int, Any]]]
-DesiredHandler = Callable[[dict[str, Any]], Awaitable[None]]
-C2DHandler = Callable[["CloudMessage"], Awaitable[None]]
-
 TRANSIENT = (ConnectionLost, OSError)  # ssl.SSLError and TimeoutError are OSErrors
 SUBACK_TIMEOUT_S = 10.0  # the SDK's SUBACK timeout (contract §1)
-RENEW_MARGIN_S = 120  # the SDK renews its SAS token 120 s before expiry (contract §1.2)
-PING_AT = 0.75  # ping after 3/4 of the keep-alive idle, well inside the 1.5x the hub allows
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where the hub is. ``hostname`` goes into the username, the SAS resource and TLS
-    verification; ``address`` (the SDK's ``gateway_hostname``) only changes what is dialled."""
-
-    hostname: str
-    port: int = 8883
-    ssl_ctx: ssl.SSLContext | None = None  # None: plain TCP (development listener)
-    address: str | None = None
-
-    @property
-    def dial(self) -> str:
-        return self.address or self.hostname
-
-
-@dataclass(frozen=True, slots=True)
-class Handlers:
-    """Callbacks for cloud-to-device traffic; each call runs in its own task."""
-
-    method: MethodHandler | None = None  # (name, payload) -> (status, response payload)
-    desired: DesiredHandler | None = None  # the patch, with "$version"
-    c2d: C2DHandler | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CloudMessage:
-    """A cloud-to-device message: body and decoded property bag."""
-
-    payload: bytes
-    properties: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +78,18 @@ class DeviceClient:
     """One device connection to the hub, kept alive until the ``async with`` block ends."""
 
     def __init__(
-        self, endpoint: Endpoint, device_id: str, key: str, *, model_id: str | None = None,
-        handlers: Handlers | None = None, keep_alive: int = 60, token_ttl: int = 3600,
-        request_timeout: float = 30.0, max_in_flight: int = 256, seed: int | None = None,
+        self,
+        endpoint: Endpoint,
+        device_id: str,
+        key: str,
+        *,
+        model_id: str | None = None,
+        handlers: Handlers | None = None,
+        keep_alive: int = 60,
+        token_ttl: int = 3600,
+        request_timeout: float = 30.0,
+        max_in_flight: int = 256,
+        seed: int | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.device_id = device_id
@@ -131,7 +107,6 @@ class DeviceClient:
         self._subacks: dict[int, asyncio.Future[SubAck]] = {}
         self._replies: dict[str, asyncio.Future[Reply]] = {}
         self._ready = asyncio.Event()
-        self._pong = asyncio.Event()
         self._link: MqttLink | None = None
         self._generation = 0
         self._failures = 0
@@ -183,7 +158,9 @@ class DeviceClient:
     # -- public requests -------------------------------------------------------------------
 
     async def send_telemetry(
-        self, payload: bytes | Mapping[str, Any], properties: Mapping[str, str] | None = None,
+        self,
+        payload: bytes | Mapping[str, Any],
+        properties: Mapping[str, str] | None = None,
         component: str | None = None,
     ) -> None:
         """QoS 1 telemetry; returns once the hub has acknowledged it (durably stored)."""
@@ -223,8 +200,9 @@ class DeviceClient:
                 self._outbox.remove(entry)
 
     async def _write(self, link: MqttLink, entry: Outgoing) -> None:
-        packet = Publish(entry.topic, entry.payload, qos=1, dup=entry.dup,
-                         packet_id=entry.packet_id)
+        packet = Publish(
+            entry.topic, entry.payload, qos=1, dup=entry.dup, packet_id=entry.packet_id
+        )
         entry.sent_on = self._generation
         with contextlib.suppress(*TRANSIENT):  # the next connection resends it
             await link.send(packet)
@@ -263,7 +241,7 @@ class DeviceClient:
 
     async def _serve_once(self) -> None:
         ep = self.endpoint
-        link = await MqttLink.open(ep.dial, ep.port, ep.ssl_ctx, ep.hostname)
+        link = await MqttLink.open(ep.address or ep.hostname, ep.port, ep.ssl_ctx, ep.hostname)
         try:
             await link.handshake(self._connect_packet())
             self._generation += 1
@@ -291,8 +269,12 @@ class DeviceClient:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._read_loop(link), name=f"mqtt reader {self.device_id}")
-                tg.create_task(self._ping_loop(link), name=f"mqtt keep-alive {self.device_id}")
-                tg.create_task(self._renew_later(link), name=f"sas renewal {self.device_id}")
+                tg.create_task(
+                    keep_alive(link, self.keep_alive), name=f"mqtt keep-alive {self.device_id}"
+                )
+                tg.create_task(
+                    renew_before_expiry(link, self.token_ttl), name=f"sas renewal {self.device_id}"
+                )
                 await self._subscribe(link)
                 await self._flush_outbox(link)
                 self.connects += 1
@@ -330,28 +312,6 @@ class DeviceClient:
                 await self._write(link, entry)
         self._ready.set()
 
-    async def _ping_loop(self, link: MqttLink) -> None:
-        period = self.keep_alive * PING_AT
-        while True:
-            idle = time.monotonic() - link.last_sent
-            if idle < period:
-                await asyncio.sleep(period - idle)
-                continue
-            self._pong.clear()
-            await link.send(PingReq())
-            try:
-                async with asyncio.timeout(self.keep_alive):
-                    await self._pong.wait()
-            except TimeoutError:
-                raise ConnectionLost(f"no PINGRESP within {self.keep_alive} s") from None
-
-    async def _renew_later(self, link: MqttLink) -> None:
-        """Reconnect with a fresh SAS token before this one expires, as the SDK does."""
-        await asyncio.sleep(max(self.token_ttl / 2, self.token_ttl - RENEW_MARGIN_S))
-        with contextlib.suppress(*TRANSIENT):
-            await link.send(Disconnect())
-        raise ConnectionLost("renewing the SAS token")
-
     # -- incoming packets ------------------------------------------------------------------
 
     async def _read_loop(self, link: MqttLink) -> None:
@@ -371,7 +331,7 @@ class DeviceClient:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(packet)
             case PingResp():
-                self._pong.set()
+                link.pong.set()
             case _:
                 log.debug("%s: ignoring %s", self.device_id, type(packet).__name__)
 
@@ -384,51 +344,23 @@ class DeviceClient:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(Reply(status, version, publish.payload))
             case topics.MethodCall() as call:
-                self._spawn(self._answer_method(call, publish.payload),
-                            f"method {call.name} {self.device_id}")
+                self._spawn(
+                    self._answer_method(call, publish.payload),
+                    f"method {call.name} {self.device_id}",
+                )
             case topics.DesiredPatch():
-                self._spawn(self._apply_desired(publish.payload), f"desired {self.device_id}")
+                desired = apply_desired(self.handlers, self.device_id, publish.payload)
+                self._spawn(desired, f"desired {self.device_id}")
             case topics.CloudMessage(properties=props):
-                self._spawn(self._deliver_c2d(CloudMessage(publish.payload, props)),
-                            f"c2d {self.device_id}")
+                message = CloudMessage(publish.payload, props)
+                self._spawn(deliver_c2d(self.handlers, message), f"c2d {self.device_id}")
             case None:
                 log.warning("%s: unexpected topic %r", self.device_id, publish.topic)
 
     async def _answer_method(self, call: topics.MethodCall, body: bytes) -> None:
-        status, result = await self._call_method(call.name, body)
+        status, result = await call_method(self.handlers, self.device_id, call.name, body)
         payload = json.dumps(result).encode()
         await self._publish(topics.method_response_topic(status, call.rid), payload)
-
-    async def _call_method(self, name: str, body: bytes) -> tuple[int, Any]:
-        if self.handlers.method is None:
-            return 404, {"message": f"method {name!r} is not implemented"}
-        try:
-            request = json.loads(body or b"null")  # as the SDK (contract §2.4)
-        except ValueError:
-            return 400, {"message": "request payload is not JSON"}
-        try:
-            return await self.handlers.method(name, request)
-        except Exception:
-            log.exception("%s: method %r failed", self.device_id, name)
-            return 500, {"message": f"method {name!r} failed on the device"}
-
-    async def _apply_desired(self, body: bytes) -> None:
-        if self.handlers.desired is None:
-            return
-        try:
-            patch = json.loads(body)
-            if isinstance(patch, dict):
-                await self.handlers.desired(patch)
-        except Exception:
-            log.exception("%s: desired-property patch failed", self.device_id)
-
-    async def _deliver_c2d(self, message: CloudMessage) -> None:
-        if self.handlers.c2d is None:
-            return
-        try:
-            await self.handlers.c2d(message)
-        except Exception:
-            log.exception("%s: C2D handler failed", self.device_id)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException] | None) -> list[BaseException]:

@@ -106,8 +106,9 @@ class Cooler:
         self.outlet = outlet
         self.rng = random.Random(seed)
         self.now = start
-        self.state = CoolerState(profile.start_c, profile.ambient_c, profile.setpoint_c,
-                                 booted_at=start)
+        self.state = CoolerState(
+            profile.start_c, profile.ambient_c, profile.setpoint_c, booted_at=start
+        )
 
     # -- time ------------------------------------------------------------------------------
 
@@ -195,8 +196,10 @@ class Cooler:
 
     def reported(self) -> dict[str, Any]:
         """Read-only properties, reported once after connecting."""
-        return {"firmwareVersion": self.profile.firmware_version,
-                "assignedOutlet": self.outlet.name}
+        return {
+            "firmwareVersion": self.profile.firmware_version,
+            "assignedOutlet": self.outlet.name,
+        }
 
     def apply_desired(self, desired: dict[str, Any]) -> dict[str, Any]:
         """Apply writable properties from a desired patch (or the whole desired section);

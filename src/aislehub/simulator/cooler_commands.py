@@ -30,8 +30,10 @@ def set_target_temperature(cooler: Cooler, value: Any) -> dict[str, Any]:
     p = cooler.profile
     number = _number(value)
     if number is None or not p.setpoint_min_c <= number <= p.setpoint_max_c:
-        why = (f"targetTemperature must be a number from {p.setpoint_min_c:g}"
-               f" to {p.setpoint_max_c:g} °C")
+        why = (
+            f"targetTemperature must be a number from {p.setpoint_min_c:g}"
+            f" to {p.setpoint_max_c:g} °C"
+        )
         return {"value": value, "ac": 400, "ad": why}
     cooler.state.setpoint_c = number
     return {"value": value, "ac": 200, "ad": "applied"}
@@ -42,20 +44,28 @@ def reboot(cooler: Cooler, payload: Any) -> CommandResult:
     uptime = cooler.now - cooler.state.booted_at
     cooler.state.booted_at = cooler.now
     cooler.state.defrost_until = cooler.now
-    return 200, {"status": "rebooting", "firmwareVersion": cooler.profile.firmware_version,
-                 "uptimeSeconds": round(uptime)}
+    return 200, {
+        "status": "rebooting",
+        "firmwareVersion": cooler.profile.firmware_version,
+        "uptimeSeconds": round(uptime),
+    }
 
 
 def defrost(cooler: Cooler, payload: Any) -> CommandResult:
     """Stop the compressor and heat the evaporator for ``durationMinutes`` (default 20)."""
-    raw = payload.get("durationMinutes", DEFAULT_DEFROST_MIN) if isinstance(payload, dict) else (
-        DEFAULT_DEFROST_MIN if payload is None else payload)
+    raw = (
+        payload.get("durationMinutes", DEFAULT_DEFROST_MIN)
+        if isinstance(payload, dict)
+        else (DEFAULT_DEFROST_MIN if payload is None else payload)
+    )
     minutes = _number(raw)
     if minutes is None or not 1 <= minutes <= MAX_DEFROST_MIN:
         return 400, {"message": f"durationMinutes must be from 1 to {MAX_DEFROST_MIN}"}
     if cooler.defrosting:
-        return 409, {"status": "alreadyDefrosting",
-                     "remainingSeconds": round(cooler.state.defrost_until - cooler.now)}
+        return 409, {
+            "status": "alreadyDefrosting",
+            "remainingSeconds": round(cooler.state.defrost_until - cooler.now),
+        }
     cooler.state.defrost_until = cooler.now + minutes * 60
     return 200, {"status": "defrosting", "durationMinutes": minutes}
 

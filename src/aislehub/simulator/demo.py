@@ -50,16 +50,22 @@ class DemoSetup:
 
 def run_demo(data_dir: Path, devices: int, http_port: int, bind: str) -> int:
     """Run until Ctrl-C or SIGTERM; returns the process exit code (0)."""
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(_demo(prepare_demo(data_dir, http_port, bind), devices))
     return 0
 
 
 def prepare_demo(data_dir: Path, http_port: int, bind: str) -> DemoSetup:
     install, token = ensure_install(data_dir)
-    return DemoSetup(demo_settings(data_dir, http_port, bind), install, token,
-                     read_group_key(data_dir, install), Path(install.ca_cert_path).read_text())
+    return DemoSetup(
+        demo_settings(data_dir, http_port, bind),
+        install,
+        token,
+        read_group_key(data_dir, install),
+        Path(install.ca_cert_path).read_text(),
+    )
 
 
 async def _demo(setup: DemoSetup, devices: int) -> None:
@@ -68,9 +74,18 @@ async def _demo(setup: DemoSetup, devices: int) -> None:
     async with running(settings):
         print(banner(settings, install, setup.token, setup.group_key), flush=True)
         status = FleetStatus()
-        fleet = run_fleet(install.hostname, settings.mqtt_port, install, setup.group_key,
-                          devices, DEMO_INTERVAL_S, device_ssl_context(setup.ca_pem), stop,
-                          address=dial_address(settings.bind), status=status)
+        fleet = run_fleet(
+            install.hostname,
+            settings.mqtt_port,
+            install,
+            setup.group_key,
+            devices,
+            DEMO_INTERVAL_S,
+            device_ssl_context(setup.ca_pem),
+            stop,
+            address=dial_address(settings.bind),
+            status=status,
+        )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(fleet, name="demo fleet")
             tg.create_task(_report(status, devices, stop), name="demo progress")
@@ -117,7 +132,8 @@ def demo_settings(data_dir: Path, http_port: int, bind: str) -> Settings:
     mqtt_port = SDK_MQTT_PORT if can_bind(bind, SDK_MQTT_PORT) else free_port(bind)
     ws_port = SDK_WS_PORT if can_bind(bind, SDK_WS_PORT) else 0
     return load_settings(data_dir).with_overrides(
-        bind=bind, mqtt_port=mqtt_port, ws_port=ws_port, http_port=http_port)
+        bind=bind, mqtt_port=mqtt_port, ws_port=ws_port, http_port=http_port
+    )
 
 
 def can_bind(host: str, port: int) -> bool:
@@ -155,23 +171,30 @@ def banner(settings: Settings, install: Install, token: str | None, group_key: s
         f"  MQTT/TLS     {settings.bind}:{settings.mqtt_port}"
         + (f", WebSockets :{settings.ws_port}" if settings.ws_port else ", WebSockets off"),
         f"  CA           {install.ca_cert_path}",
-        *port_notes(settings),
+        *port_notes(settings, install),
         "",
         *sdk_snippet(install, group_key),
     ]
     return "\n".join(lines)
 
 
-def port_notes(settings: Settings) -> list[str]:
-    if settings.mqtt_port == SDK_MQTT_PORT:
-        return []
-    return [
-        f"  note: port {SDK_MQTT_PORT} was busy, so MQTT listens on {settings.mqtt_port};"
-        f" the SDK only dials {SDK_MQTT_PORT}.",
-        f"        Forward it, e.g. sudo iptables -t nat -A OUTPUT -p tcp"
-        f" -d {dial_address(settings.bind)} --dport {SDK_MQTT_PORT}"
-        f" -j REDIRECT --to-ports {settings.mqtt_port}",
-    ]
+def port_notes(settings: Settings, install: Install) -> list[str]:
+    """Warnings when a real SDK device could not reach the server as configured."""
+    notes = []
+    if settings.mqtt_port != SDK_MQTT_PORT:
+        notes += [
+            f"  note: port {SDK_MQTT_PORT} was busy, so MQTT listens on {settings.mqtt_port};"
+            f" the SDK only dials {SDK_MQTT_PORT}.",
+            f"        Forward it, e.g. sudo iptables -t nat -A OUTPUT -p tcp"
+            f" -d {dial_address(settings.bind)} --dport {SDK_MQTT_PORT}"
+            f" -j REDIRECT --to-ports {settings.mqtt_port}",
+        ]
+    if settings.bind not in _ANY_ADDRESS and settings.bind not in install.ips:
+        notes.append(
+            f"  note: the server listens on {settings.bind} only, but devices dial"
+            f" {install.hostname!r} (the certificate names {', '.join(install.hostnames)})"
+        )
+    return notes
 
 
 def sdk_snippet(install: Install, group_key: str) -> list[str]:
@@ -199,8 +222,11 @@ async def _report(status: FleetStatus, devices: int, stop: asyncio.Event) -> Non
     while status.connected + status.failed < devices and not await _wait(stop, 0.5):
         pass
     while not stop.is_set():
-        print(f"fleet: {status.connected}/{devices} coolers online, "
-              f"{status.messages_sent} messages sent, {status.failed} failed", flush=True)
+        print(
+            f"fleet: {status.connected}/{devices} coolers online, "
+            f"{status.messages_sent} messages sent, {status.failed} failed",
+            flush=True,
+        )
         await _wait(stop, PROGRESS_EVERY_S)
 
 
@@ -220,4 +246,3 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
-

@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aislehub.simulator.client import DeviceClient, Endpoint, Handlers
+from aislehub.simulator.client import DeviceClient
 from aislehub.simulator.cooler import Cooler
+from aislehub.simulator.handlers import Handlers
+from aislehub.simulator.transport import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,14 @@ class SimulatedCooler:
 
     def client(self, endpoint: Endpoint, device_id: str, key: str, seed: int) -> DeviceClient:
         """A client for this cooler (handlers wired), to use with ``async with``."""
-        self._client = DeviceClient(endpoint, device_id, key, model_id=self.cooler.profile.model_id,
-                                    handlers=self.handlers(), seed=seed)
+        self._client = DeviceClient(
+            endpoint,
+            device_id,
+            key,
+            model_id=self.cooler.profile.model_id,
+            handlers=self.handlers(),
+            seed=seed,
+        )
         return self._client
 
     async def on_method(self, name: str, payload: Any) -> tuple[int, Any]:

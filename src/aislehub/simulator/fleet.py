@@ -22,7 +22,7 @@ from typing import Any
 
 from aislehub.install import Install
 from aislehub.protocol.sas import derive_device_key
-from aislehub.simulator.client import Endpoint, backoff_delay
+from aislehub.simulator.client import backoff_delay
 from aislehub.simulator.cooler import OUTLETS, Cooler, CoolerProfile
 from aislehub.simulator.device import SimulatedCooler
 from aislehub.simulator.errors import (
@@ -32,6 +32,7 @@ from aislehub.simulator.errors import (
     RequestFailed,
 )
 from aislehub.simulator.provision import provision
+from aislehub.simulator.transport import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,23 @@ def device_names(count: int) -> list[str]:
 
 
 async def run_fleet(
-    host: str, port: int, install: Install, group_key: str, count: int, interval_s: float,
-    ssl_ctx: ssl.SSLContext | None, stop: asyncio.Event, *, address: str | None = None,
-    seed: int = 0, status: FleetStatus | None = None,
+    host: str,
+    port: int,
+    install: Install,
+    group_key: str,
+    count: int,
+    interval_s: float,
+    ssl_ctx: ssl.SSLContext | None,
+    stop: asyncio.Event,
+    *,
+    address: str | None = None,
+    seed: int = 0,
+    status: FleetStatus | None = None,
 ) -> FleetStatus:
     """Run ``count`` coolers until ``stop`` is set; ``host`` is the provisioning host."""
-    config = FleetConfig(host, port, install.id_scope, group_key, ssl_ctx, interval_s,
-                         address=address, seed=seed)
+    config = FleetConfig(
+        host, port, install.id_scope, group_key, ssl_ctx, interval_s, address=address, seed=seed
+    )
     status = status if status is not None else FleetStatus()
     gate = asyncio.Semaphore(MAX_CONCURRENT_PROVISIONING)
     async with asyncio.TaskGroup() as tg:
@@ -98,8 +109,14 @@ async def run_until(stop: asyncio.Event, coro: Coroutine[Any, Any, None], name: 
         watcher.add_done_callback(lambda w: None if w.cancelled() else work.cancel())
 
 
-async def _run_device(config: FleetConfig, index: int, name: str, gate: asyncio.Semaphore,
-                      status: FleetStatus, stop: asyncio.Event) -> None:
+async def _run_device(
+    config: FleetConfig,
+    index: int,
+    name: str,
+    gate: asyncio.Semaphore,
+    status: FleetStatus,
+    stop: asyncio.Event,
+) -> None:
     key = derive_device_key(config.group_key, name)
     async with gate:
         assignment = await _provision_with_retry(config, name, key, config.seed + index)
@@ -109,8 +126,9 @@ async def _run_device(config: FleetConfig, index: int, name: str, gate: asyncio.
     hub, device_id = assignment
     status.provisioned += 1
     outlet = OUTLETS[index % len(OUTLETS)]
-    sim = SimulatedCooler(Cooler(config.profile, outlet, seed=config.seed + index,
-                                 start=time.monotonic()))
+    sim = SimulatedCooler(
+        Cooler(config.profile, outlet, seed=config.seed + index, start=time.monotonic())
+    )
     status.devices[device_id] = sim
     endpoint = Endpoint(hub, config.port, config.ssl_ctx, config.address)
     async with sim.client(endpoint, device_id, key, seed=config.seed + index) as client:
@@ -128,9 +146,16 @@ async def _provision_with_retry(
     rng, attempt = random.Random(seed), 0
     while True:
         try:
-            return await provision(config.host, config.port, config.id_scope, name, key,
-                                   config.ssl_ctx, config.profile.model_id,
-                                   address=config.address)
+            return await provision(
+                config.host,
+                config.port,
+                config.id_scope,
+                name,
+                key,
+                config.ssl_ctx,
+                config.profile.model_id,
+                address=config.address,
+            )
         except (ProvisioningFailed, RequestFailed, ConnectRefused) as exc:
             if not (isinstance(exc, ConnectRefused) and exc.transient):
                 log.error("%s: provisioning refused: %s", name, exc)

@@ -67,15 +67,18 @@ def register_topic(rid: str) -> str:
 
 
 def poll_topic(rid: str, operation_id: str) -> str:
-    return (f"$dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}"
-            f"&operationId={quote(operation_id, safe='')}")
+    return (
+        f"$dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}"
+        f"&operationId={quote(operation_id, safe='')}"
+    )
 
 
 def register_body(registration_id: str, model_id: str | None) -> bytes:
     """``{"payload": …, "registrationId": …}``, keys sorted, payload always present."""
     payload = {"modelId": model_id} if model_id else None
-    return json.dumps({"payload": payload, "registrationId": registration_id},
-                      sort_keys=True).encode()
+    return json.dumps(
+        {"payload": payload, "registrationId": registration_id}, sort_keys=True
+    ).encode()
 
 
 def parse_reply_topic(topic: str) -> tuple[int, str, float] | None:
@@ -92,9 +95,16 @@ def parse_reply_topic(topic: str) -> tuple[int, str, float] | None:
 
 
 async def provision(
-    host: str, port: int, id_scope: str, registration_id: str, key: str,
-    ssl_ctx: ssl.SSLContext | None, model_id: str | None = None, *,
-    address: str | None = None, deadline_s: float = 60.0,
+    host: str,
+    port: int,
+    id_scope: str,
+    registration_id: str,
+    key: str,
+    ssl_ctx: ssl.SSLContext | None,
+    model_id: str | None = None,
+    *,
+    address: str | None = None,
+    deadline_s: float = 60.0,
 ) -> tuple[str, str]:
     """Register ``registration_id`` (signing with ``key``); returns (assigned hub, device id).
 
@@ -118,8 +128,13 @@ async def provision(
 def _connect_packet(id_scope: str, registration_id: str, key: str) -> Connect:
     resource = f"{id_scope}/registrations/{registration_id}"
     token = generate_sas_token(resource, key, int(time.time()) + TOKEN_TTL_S)
-    return Connect(client_id=registration_id, username=dps_username(id_scope, registration_id),
-                   password=token.encode(), clean_session=False, keep_alive=60)
+    return Connect(
+        client_id=registration_id,
+        username=dps_username(id_scope, registration_id),
+        password=token.encode(),
+        clean_session=False,
+        keep_alive=60,
+    )
 
 
 def _assignment(state: dict[str, Any]) -> tuple[str, str]:

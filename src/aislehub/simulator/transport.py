@@ -12,20 +12,36 @@ import asyncio
 import contextlib
 import ssl
 import time
+from dataclasses import dataclass
 
 from aislehub.errors import NeedMoreData, ProtocolError
 from aislehub.protocol.mqtt import (
     DEFAULT_MAX_REMAINING_LENGTH,
     ConnAck,
     Connect,
+    Disconnect,
     Packet,
+    PingReq,
     decode_packet,
     encode_packet,
 )
 from aislehub.simulator.errors import ConnectionLost, ConnectRefused
 
+RENEW_MARGIN_S = 120  # the SDK renews its SAS token 120 s before expiry (contract §1.2)
+PING_AT = 0.75  # ping after 3/4 of the keep-alive idle, well inside the 1.5x the hub allows
 READ_CHUNK = 64 * 1024
 CONNECT_TIMEOUT_S = 30.0  # TCP + TLS + CONNACK; the SDK's CONNACK watchdog is 60 s
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the hub is. ``hostname`` goes into the username, the SAS resource and TLS
+    verification; ``address`` (the SDK's ``gateway_hostname``) only changes what is dialled."""
+
+    hostname: str
+    port: int = 8883
+    ssl_ctx: ssl.SSLContext | None = None  # None: plain TCP (development listener)
+    address: str | None = None
 
 
 def device_ssl_context(ca_pem: str) -> ssl.SSLContext:
@@ -44,6 +60,7 @@ class MqttLink:
         self._writer = writer
         self._buffer = bytearray()
         self.last_sent = time.monotonic()
+        self.pong = asyncio.Event()  # set by whoever reads the link when PINGRESP arrives
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod
@@ -53,7 +70,9 @@ class MqttLink:
         """TCP (and TLS, verifying ``server_hostname``) to ``address:port``."""
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             reader, writer = await asyncio.open_connection(
-                address, port, ssl=ssl_ctx,
+                address,
+                port,
+                ssl=ssl_ctx,
                 server_hostname=server_hostname if ssl_ctx is not None else None,
             )
         return cls(reader, writer)
@@ -104,3 +123,30 @@ class MqttLink:
         with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
             async with asyncio.timeout(2):
                 await self._writer.wait_closed()
+
+
+async def keep_alive(link: MqttLink, seconds: int) -> None:
+    """PINGREQ whenever the link has been idle for most of ``seconds`` [MQTT-3.1.2-23];
+    raises ConnectionLost when no PINGRESP comes back within ``seconds``."""
+    period = seconds * PING_AT
+    while True:
+        idle = time.monotonic() - link.last_sent
+        if idle < period:
+            await asyncio.sleep(period - idle)
+            continue
+        link.pong.clear()
+        await link.send(PingReq())
+        try:
+            async with asyncio.timeout(seconds):
+                await link.pong.wait()
+        except TimeoutError:
+            raise ConnectionLost(f"no PINGRESP within {seconds} s") from None
+
+
+async def renew_before_expiry(link: MqttLink, token_ttl: int) -> None:
+    """DISCONNECT shortly before the SAS token expires, as the SDK does (contract §1.2);
+    raises ConnectionLost so that the owner reconnects with a fresh token."""
+    await asyncio.sleep(max(token_ttl / 2, token_ttl - RENEW_MARGIN_S))
+    with contextlib.suppress(ConnectionLost, OSError):
+        await link.send(Disconnect())
+    raise ConnectionLost("renewing the SAS token")

@@ -220,7 +220,9 @@ class MetadataStore:
         device.etag = new_etag()
         device.last_updated_at = utcnow()
         key = (devices.c.app_id == device.app_id) & (devices.c.id == device.id)
-        self._write(sa.delete(devices).where(key), sa.insert(devices).values(**_row(device, devices)))
+        self._write(
+            sa.delete(devices).where(key), sa.insert(devices).values(**_row(device, devices))
+        )
         return device
 
     def get_device(self, app_id: str, device_id: str) -> Device | None:
@@ -242,6 +244,8 @@ class MetadataStore:
             conn.execute(sa.delete(twins).where(tkey))
             ckey = (c2d_messages.c.app_id == app_id) & (c2d_messages.c.device_id == device_id)
             conn.execute(sa.delete(c2d_messages).where(ckey))
+            hkey = (command_history.c.app_id == app_id) & (command_history.c.device_id == device_id)
+            conn.execute(sa.delete(command_history).where(hkey))
             return gone
 
     def _devices(self, where: sa.ColumnElement[bool], offset: int, limit: int) -> list[Device]:
@@ -259,8 +263,12 @@ class MetadataStore:
     def get_twin(self, app_id: str, device_id: str, module_id: str = "") -> Twin:
         c = twins.c
         stmt = sa.select(
-            c.desired, c.desired_version, c.desired_updated,
-            c.reported, c.reported_version, c.reported_updated,
+            c.desired,
+            c.desired_version,
+            c.desired_updated,
+            c.reported,
+            c.reported_version,
+            c.reported_updated,
         ).where((c.app_id == app_id) & (c.device_id == device_id) & (c.module_id == module_id))
         row = next(self._rows(stmt), None)
         return Twin(*row) if row else Twin()
@@ -278,12 +286,20 @@ class MetadataStore:
 
     # -- cloud-to-device queue ---------------------------------------------------------
     def enqueue_c2d(
-        self, app_id: str, device_id: str, props: Mapping[str, str], payload: bytes,
+        self,
+        app_id: str,
+        device_id: str,
+        props: Mapping[str, str],
+        payload: bytes,
         expires_at: datetime,
     ) -> int:
         stmt = sa.insert(c2d_messages).values(
-            app_id=app_id, device_id=device_id, properties=dict(props), payload=payload,
-            expires_at=expires_at, state="pending",
+            app_id=app_id,
+            device_id=device_id,
+            properties=dict(props),
+            payload=payload,
+            expires_at=expires_at,
+            state="pending",
         )
         with self.engine.begin() as conn:
             pk = conn.execute(stmt).inserted_primary_key
@@ -307,36 +323,60 @@ class MetadataStore:
         self._write(sa.update(c2d_messages).where(c.seq == seq).values(state="completed"))
 
     # -- command history and device events --------------------------------------------
-    def add_command(self, app_id: str, device_id: str, module_id: str, component: str,
-                    name: str, body: Json) -> None:
-        self._write(sa.delete(command_history).where(
-            (command_history.c.app_id == app_id) & (command_history.c.device_id == device_id)
-            & (command_history.c.module_id == module_id)
-            & (command_history.c.component == component) & (command_history.c.name == name)
-        ), sa.insert(command_history).values(
-            app_id=app_id, id=body["id"], device_id=device_id, module_id=module_id,
-            component=component, name=name, body=body, created_at=utcnow(),
-        ))
+    def add_command(
+        self, app_id: str, device_id: str, module_id: str, component: str, name: str, body: Json
+    ) -> None:
+        self._write(
+            sa.delete(command_history).where(
+                (command_history.c.app_id == app_id)
+                & (command_history.c.device_id == device_id)
+                & (command_history.c.module_id == module_id)
+                & (command_history.c.component == component)
+                & (command_history.c.name == name)
+            ),
+            sa.insert(command_history).values(
+                app_id=app_id,
+                id=body["id"],
+                device_id=device_id,
+                module_id=module_id,
+                component=component,
+                name=name,
+                body=body,
+                created_at=utcnow(),
+            ),
+        )
 
-    def command_history(self, app_id: str, device_id: str, module_id: str, component: str,
-                        name: str) -> list[Json]:
+    def command_history(
+        self, app_id: str, device_id: str, module_id: str, component: str, name: str
+    ) -> list[Json]:
         c = command_history.c
-        stmt = sa.select(c.body).where(
-            (c.app_id == app_id) & (c.device_id == device_id) & (c.module_id == module_id)
-            & (c.component == component) & (c.name == name)
-        ).order_by(c.created_at.desc())
+        stmt = (
+            sa.select(c.body)
+            .where(
+                (c.app_id == app_id)
+                & (c.device_id == device_id)
+                & (c.module_id == module_id)
+                & (c.component == component)
+                & (c.name == name)
+            )
+            .order_by(c.created_at.desc())
+        )
         return [r[0] for r in self._rows(stmt)]
 
     def add_event(self, app_id: str, device_id: str, kind: str, detail: Json) -> None:
-        self._write(sa.insert(device_events).values(
-            app_id=app_id, device_id=device_id, kind=kind, detail=detail, at=utcnow()
-        ))
+        self._write(
+            sa.insert(device_events).values(
+                app_id=app_id, device_id=device_id, kind=kind, detail=detail, at=utcnow()
+            )
+        )
 
     def events(self, app_id: str, device_id: str) -> list[tuple[str, Json, datetime]]:
         c = device_events.c
-        stmt = sa.select(c.kind, c.detail, c.at).where(
-            (c.app_id == app_id) & (c.device_id == device_id)
-        ).order_by(c.seq)
+        stmt = (
+            sa.select(c.kind, c.detail, c.at)
+            .where((c.app_id == app_id) & (c.device_id == device_id))
+            .order_by(c.seq)
+        )
         return [(r[0], r[1], _aware(r[2]) or utcnow()) for r in self._rows(stmt)]
 
 

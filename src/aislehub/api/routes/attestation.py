@@ -68,8 +68,11 @@ async def patch_attestation(device_id: DeviceId, patch: MergePatch, caller: Call
     return _save(caller, device, body)
 
 
-@router.delete("/devices/{deviceId}/attestation", status_code=204,
-               summary="Remove a device's individual attestation (back to its group's keys)")
+@router.delete(
+    "/devices/{deviceId}/attestation",
+    status_code=204,
+    summary="Remove a device's individual attestation (back to its group's keys)",
+)
 async def delete_attestation(device_id: DeviceId, caller: CallerDep) -> None:
     device = caller.device(device_id)
     device.attestation = None
@@ -96,8 +99,10 @@ def _save(caller: Caller, device: Device, body: AttestationBody) -> Json:
             "with 'symmetricKey' attestation."
         )
     kept = (device.attestation or {}).get("symmetricKey")
-    device.attestation = {"type": "symmetricKey",
-                          "symmetricKey": symmetric_key_pair(body.symmetric_key, kept)}
+    device.attestation = {
+        "type": "symmetricKey",
+        "symmetricKey": symmetric_key_pair(body.symmetric_key, kept),
+    }
     caller.ctx.store.put_device(device)
     return device.attestation
 

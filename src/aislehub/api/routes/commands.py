@@ -41,21 +41,30 @@ class DeviceNotOnline(NotFound):
 
 @router.post(_DEVICE, status_code=201, summary="Run a device command")
 async def run_device_command(
-    device_id: DeviceId, name: CommandName, caller: CallerDep, body: OptionalBody = None,
+    device_id: DeviceId,
+    name: CommandName,
+    caller: CallerDep,
+    body: OptionalBody = None,
 ) -> Json:
     return await _run(caller, device_id, None, None, name, body)
 
 
 @router.get(_DEVICE, summary="Get a device command's last run")
 async def device_command_history(
-    request: Request, device_id: DeviceId, name: CommandName, caller: CallerDep,
+    request: Request,
+    device_id: DeviceId,
+    name: CommandName,
+    caller: CallerDep,
 ) -> Json:
     return _history(request, caller, device_id, None, None, name)
 
 
 @router.post(_COMPONENT, status_code=201, summary="Run a component command")
 async def run_component_command(
-    device_id: DeviceId, component: Component, name: CommandName, caller: CallerDep,
+    device_id: DeviceId,
+    component: Component,
+    name: CommandName,
+    caller: CallerDep,
     body: OptionalBody = None,
 ) -> Json:
     return await _run(caller, device_id, None, component, name, body)
@@ -63,7 +72,10 @@ async def run_component_command(
 
 @router.get(_COMPONENT, summary="Get a component command's last run")
 async def component_command_history(
-    request: Request, device_id: DeviceId, component: Component, name: CommandName,
+    request: Request,
+    device_id: DeviceId,
+    component: Component,
+    name: CommandName,
     caller: CallerDep,
 ) -> Json:
     return _history(request, caller, device_id, None, component, name)
@@ -71,7 +83,10 @@ async def component_command_history(
 
 @router.post(_MODULE, status_code=201, summary="Run a module command")
 async def run_module_command(
-    device_id: DeviceId, module: Module, name: CommandName, caller: CallerDep,
+    device_id: DeviceId,
+    module: Module,
+    name: CommandName,
+    caller: CallerDep,
     body: OptionalBody = None,
 ) -> Json:
     return await _run(caller, device_id, module, None, name, body)
@@ -79,7 +94,10 @@ async def run_module_command(
 
 @router.get(_MODULE, summary="Get a module command's last run")
 async def module_command_history(
-    request: Request, device_id: DeviceId, module: Module, name: CommandName,
+    request: Request,
+    device_id: DeviceId,
+    module: Module,
+    name: CommandName,
     caller: CallerDep,
 ) -> Json:
     return _history(request, caller, device_id, module, None, name)
@@ -87,22 +105,34 @@ async def module_command_history(
 
 @router.post(_MODULE_COMPONENT, status_code=201, summary="Run a module component command")
 async def run_module_component_command(
-    device_id: DeviceId, module: Module, component: Component, name: CommandName,
-    caller: CallerDep, body: OptionalBody = None,
+    device_id: DeviceId,
+    module: Module,
+    component: Component,
+    name: CommandName,
+    caller: CallerDep,
+    body: OptionalBody = None,
 ) -> Json:
     return await _run(caller, device_id, module, component, name, body)
 
 
 @router.get(_MODULE_COMPONENT, summary="Get a module component command's last run")
 async def module_component_command_history(
-    request: Request, device_id: DeviceId, module: Module, component: Component,
-    name: CommandName, caller: CallerDep,
+    request: Request,
+    device_id: DeviceId,
+    module: Module,
+    component: Component,
+    name: CommandName,
+    caller: CallerDep,
 ) -> Json:
     return _history(request, caller, device_id, module, component, name)
 
 
 async def _run(
-    caller: Caller, device_id: str, module: str | None, component: str | None, name: str,
+    caller: Caller,
+    device_id: str,
+    module: str | None,
+    component: str | None,
+    name: str,
     body: CommandBody | None,
 ) -> Json:
     caller.device(device_id)
@@ -110,7 +140,9 @@ async def _run(
     method = f"{component}*{name}" if component else name
     try:
         result = await caller.ctx.hub.methods.invoke(
-            caller.key(device_id, module), method, command.request,
+            caller.key(device_id, module),
+            method,
+            command.request,
             response_timeout=command.response_timeout,
             connect_timeout=command.connection_timeout,
         )
@@ -126,16 +158,20 @@ async def _run(
     }
     if command.request is None:
         del run["request"]  # a parameterless command (§2.5)
-    caller.ctx.store.add_command(caller.app_id, device_id, module or "", component or "",
-                                 name, run)
+    caller.ctx.store.add_command(caller.app_id, device_id, module or "", component or "", name, run)
     return run
 
 
 def _history(
-    request: Request, caller: Caller, device_id: str, module: str | None,
-    component: str | None, name: str,
+    request: Request,
+    caller: Caller,
+    device_id: str,
+    module: str | None,
+    component: str | None,
+    name: str,
 ) -> Json:
     caller.device(device_id)
-    runs = caller.ctx.store.command_history(caller.app_id, device_id, module or "",
-                                            component or "", name)
+    runs = caller.ctx.store.command_history(
+        caller.app_id, device_id, module or "", component or "", name
+    )
     return paged_list(request, caller.ctx.public_base_url, runs)

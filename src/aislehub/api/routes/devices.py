@@ -22,9 +22,12 @@ router = APIRouter(tags=["Devices"])
 @router.get("/devices", summary="List devices")
 async def list_devices(request: Request, caller: CallerDep) -> Json:
     store = caller.ctx.store
-    return paged(request, caller.ctx.public_base_url,
-                 lambda offset, limit: store.list_devices(caller.app_id, offset, limit),
-                 device_view)
+    return paged(
+        request,
+        caller.ctx.public_base_url,
+        lambda offset, limit: store.list_devices(caller.app_id, offset, limit),
+        device_view,
+    )
 
 
 @router.get("/devices/{deviceId}", summary="Get a device")
@@ -34,7 +37,10 @@ async def get_device(device_id: DeviceId, caller: CallerDep) -> Json:
 
 @router.put("/devices/{deviceId}", summary="Create or replace a device")
 async def put_device(
-    device_id: DeviceId, body: DeviceBody, caller: CallerDep, if_match: IfMatch = None,
+    device_id: DeviceId,
+    body: DeviceBody,
+    caller: CallerDep,
+    if_match: IfMatch = None,
 ) -> Json:
     current = caller.ctx.store.get_device(caller.app_id, device_id)
     return device_view(_save(caller, device_id, current, body, if_match))
@@ -42,7 +48,10 @@ async def put_device(
 
 @router.patch("/devices/{deviceId}", summary="Update a device (JSON merge patch)")
 async def patch_device(
-    device_id: DeviceId, patch: MergePatch, caller: CallerDep, if_match: IfMatch = None,
+    device_id: DeviceId,
+    patch: MergePatch,
+    caller: CallerDep,
+    if_match: IfMatch = None,
 ) -> Json:
     current = caller.device(device_id)
     body = parse(DeviceBody, merge_patch(device_view(current), patch))
@@ -57,7 +66,10 @@ async def delete_device(device_id: DeviceId, caller: CallerDep) -> None:
 
 
 def _save(
-    caller: Caller, device_id: str, current: Device | None, body: DeviceBody,
+    caller: Caller,
+    device_id: str,
+    current: Device | None,
+    body: DeviceBody,
     if_match: str | None,
 ) -> Device:
     """Write the client-settable fields; ``provisioned``, keys and history stay as they are."""
@@ -77,6 +89,5 @@ def _save(
 
 def _disconnect(caller: Caller, device_id: str, reason: str) -> None:
     """A blocked or deleted device loses its live connection at once, not at reconnect."""
-    link = caller.ctx.hub.links.get(caller.key(device_id))
-    if link is not None:
+    for link in caller.ctx.hub.links.for_device(caller.app_id, device_id):
         link.close(reason)

@@ -50,27 +50,36 @@ async def get_group(group_id: GroupId, caller: CallerDep) -> Json:
     return group_view(_find(caller, group_id))
 
 
-@router.put("/enrollmentGroups/{enrollmentGroupId}",
-            summary="Create or replace an enrollment group")
+@router.put(
+    "/enrollmentGroups/{enrollmentGroupId}", summary="Create or replace an enrollment group"
+)
 async def put_group(
-    group_id: GroupId, body: EnrollmentGroupBody, caller: CallerDep, if_match: IfMatch = None,
+    group_id: GroupId,
+    body: EnrollmentGroupBody,
+    caller: CallerDep,
+    if_match: IfMatch = None,
 ) -> Json:
     current = caller.ctx.store.get_group(caller.app_id, group_id)
     return group_view(_save(caller, group_id, current, body, if_match))
 
 
-@router.patch("/enrollmentGroups/{enrollmentGroupId}",
-              summary="Update an enrollment group (JSON merge patch)")
+@router.patch(
+    "/enrollmentGroups/{enrollmentGroupId}", summary="Update an enrollment group (JSON merge patch)"
+)
 async def patch_group(
-    group_id: GroupId, patch: MergePatch, caller: CallerDep, if_match: IfMatch = None,
+    group_id: GroupId,
+    patch: MergePatch,
+    caller: CallerDep,
+    if_match: IfMatch = None,
 ) -> Json:
     current = _find(caller, group_id)
     body = parse(EnrollmentGroupBody, merge_patch(group_view(current), patch))
     return group_view(_save(caller, group_id, current, body, if_match))
 
 
-@router.delete("/enrollmentGroups/{enrollmentGroupId}", status_code=204,
-               summary="Delete an enrollment group")
+@router.delete(
+    "/enrollmentGroups/{enrollmentGroupId}", status_code=204, summary="Delete an enrollment group"
+)
 async def delete_group(group_id: GroupId, caller: CallerDep) -> None:
     if not caller.ctx.store.delete_group(caller.app_id, group_id):
         raise NotFound(f"Enrollment group {group_id!r} was not found.")
@@ -84,14 +93,21 @@ def _find(caller: Caller, group_id: str) -> EnrollmentGroup:
 
 
 def _save(
-    caller: Caller, group_id: str, current: EnrollmentGroup | None, body: EnrollmentGroupBody,
+    caller: Caller,
+    group_id: str,
+    current: EnrollmentGroup | None,
+    body: EnrollmentGroupBody,
     if_match: str | None,
 ) -> EnrollmentGroup:
     if current is not None:
         check_etag(current.etag, if_match, body.etag)
     old = current.attestation if current is not None else {}
     group = EnrollmentGroup(
-        caller.app_id, group_id, body.display_name, type=body.type, enabled=body.enabled,
+        caller.app_id,
+        group_id,
+        body.display_name,
+        type=body.type,
+        enabled=body.enabled,
         attestation=_attestation(body.attestation, old),
     )
     return caller.ctx.store.put_group(group)
@@ -101,5 +117,7 @@ def _attestation(body: GroupAttestationBody, old: Json) -> Json:
     if body.type == "x509":
         certs = (old.get("x509") or {}).get("signingCertificates", {})
         return {"type": "x509", "x509": {"signingCertificates": certs}}
-    return {"type": "symmetricKey",
-            "symmetricKey": symmetric_key_pair(body.symmetric_key, old.get("symmetricKey"))}
+    return {
+        "type": "symmetricKey",
+        "symmetricKey": symmetric_key_pair(body.symmetric_key, old.get("symmetricKey")),
+    }

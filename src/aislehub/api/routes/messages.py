@@ -28,8 +28,11 @@ MAX_C2D_BYTES = 64 * 1024
 router = APIRouter(tags=["Device messages"])
 
 
-@router.post("/devices/{deviceId}/messages", status_code=202,
-             summary="Send a cloud-to-device message (aislehub extension)")
+@router.post(
+    "/devices/{deviceId}/messages",
+    status_code=202,
+    summary="Send a cloud-to-device message (aislehub extension)",
+)
 async def send_message(device_id: DeviceId, body: MessageBody, caller: CallerDep) -> Json:
     caller.device(device_id)
     payload, properties = encode_message(body)

@@ -41,14 +41,19 @@ async def get_device_properties(device_id: DeviceId, caller: CallerDep) -> Json:
 @router.put(_DEVICE, status_code=202, summary="Replace writable device properties")
 @router.patch(_DEVICE, status_code=202, summary="Update writable device properties")
 async def write_device_properties(
-    request: Request, device_id: DeviceId, body: MergePatch, caller: CallerDep,
+    request: Request,
+    device_id: DeviceId,
+    body: MergePatch,
+    caller: CallerDep,
 ) -> Json:
     return _write(caller, device_id, None, None, body, request.method == "PUT")
 
 
 @router.get(_COMPONENT, summary="Get component properties")
 async def get_component_properties(
-    device_id: DeviceId, component: Component, caller: CallerDep,
+    device_id: DeviceId,
+    component: Component,
+    caller: CallerDep,
 ) -> Json:
     return _view(caller, device_id, None, component)
 
@@ -56,7 +61,10 @@ async def get_component_properties(
 @router.put(_COMPONENT, status_code=202, summary="Replace writable component properties")
 @router.patch(_COMPONENT, status_code=202, summary="Update writable component properties")
 async def write_component_properties(
-    request: Request, device_id: DeviceId, component: Component, body: MergePatch,
+    request: Request,
+    device_id: DeviceId,
+    component: Component,
+    body: MergePatch,
     caller: CallerDep,
 ) -> Json:
     return _write(caller, device_id, None, component, body, request.method == "PUT")
@@ -70,14 +78,21 @@ async def get_module_properties(device_id: DeviceId, module: Module, caller: Cal
 @router.put(_MODULE, status_code=202, summary="Replace writable module properties")
 @router.patch(_MODULE, status_code=202, summary="Update writable module properties")
 async def write_module_properties(
-    request: Request, device_id: DeviceId, module: Module, body: MergePatch, caller: CallerDep,
+    request: Request,
+    device_id: DeviceId,
+    module: Module,
+    body: MergePatch,
+    caller: CallerDep,
 ) -> Json:
     return _write(caller, device_id, module, None, body, request.method == "PUT")
 
 
 @router.get(_MODULE_COMPONENT, summary="Get module component properties")
 async def get_module_component_properties(
-    device_id: DeviceId, module: Module, component: Component, caller: CallerDep,
+    device_id: DeviceId,
+    module: Module,
+    component: Component,
+    caller: CallerDep,
 ) -> Json:
     return _view(caller, device_id, module, component)
 
@@ -85,8 +100,12 @@ async def get_module_component_properties(
 @router.put(_MODULE_COMPONENT, status_code=202, summary="Replace module component properties")
 @router.patch(_MODULE_COMPONENT, status_code=202, summary="Update module component properties")
 async def write_module_component_properties(
-    request: Request, device_id: DeviceId, module: Module, component: Component,
-    body: MergePatch, caller: CallerDep,
+    request: Request,
+    device_id: DeviceId,
+    module: Module,
+    component: Component,
+    body: MergePatch,
+    caller: CallerDep,
 ) -> Json:
     return _write(caller, device_id, module, component, body, request.method == "PUT")
 
@@ -101,7 +120,11 @@ def _view(caller: Caller, device_id: str, module: str | None, component: str | N
 
 
 def _write(
-    caller: Caller, device_id: str, module: str | None, component: str | None, body: Json,
+    caller: Caller,
+    device_id: str,
+    module: str | None,
+    component: str | None,
+    body: Json,
     replace: bool,
 ) -> Json:
     caller.device(device_id)
@@ -143,8 +166,11 @@ def _is_component(twin: Twin, name: str, value: Json) -> bool:
 
 def _writable(body: Json) -> Json:
     """Drop read-only ``$`` keys (``$metadata``, ``$version``) at every level we write."""
-    return {k: _writable(v) if isinstance(v, dict) else v
-            for k, v in body.items() if not k.startswith("$")}
+    return {
+        k: _writable(v) if isinstance(v, dict) else v
+        for k, v in body.items()
+        if not k.startswith("$")
+    }
 
 
 def accepted(patch: Json) -> Json:

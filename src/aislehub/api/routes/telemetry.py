@@ -29,24 +29,36 @@ DEFAULT_WINDOW = timedelta(days=1)
 router = APIRouter(tags=["Device telemetry"])
 
 
-@router.get("/devices/{deviceId}/telemetry/{telemetryName}",
-            summary="Get a telemetry value's last known value")
+@router.get(
+    "/devices/{deviceId}/telemetry/{telemetryName}",
+    summary="Get a telemetry value's last known value",
+)
 async def device_telemetry(device_id: DeviceId, name: Telemetry, caller: CallerDep) -> Json:
     return _latest(caller, device_id, None, None, name)
 
 
-@router.get("/devices/{deviceId}/components/{componentName}/telemetry/{telemetryName}",
-            summary="Get a component telemetry value's last known value")
+@router.get(
+    "/devices/{deviceId}/components/{componentName}/telemetry/{telemetryName}",
+    summary="Get a component telemetry value's last known value",
+)
 async def component_telemetry(
-    device_id: DeviceId, component: Component, name: Telemetry, caller: CallerDep,
+    device_id: DeviceId,
+    component: Component,
+    name: Telemetry,
+    caller: CallerDep,
 ) -> Json:
     return _latest(caller, device_id, None, component, name)
 
 
-@router.get("/devices/{deviceId}/modules/{moduleName}/telemetry/{telemetryName}",
-            summary="Get a module telemetry value's last known value")
+@router.get(
+    "/devices/{deviceId}/modules/{moduleName}/telemetry/{telemetryName}",
+    summary="Get a module telemetry value's last known value",
+)
 async def module_telemetry(
-    device_id: DeviceId, module: Module, name: Telemetry, caller: CallerDep,
+    device_id: DeviceId,
+    module: Module,
+    name: Telemetry,
+    caller: CallerDep,
 ) -> Json:
     return _latest(caller, device_id, module, None, name)
 
@@ -56,20 +68,29 @@ async def module_telemetry(
     summary="Get a module component telemetry value's last known value",
 )
 async def module_component_telemetry(
-    device_id: DeviceId, module: Module, component: Component, name: Telemetry,
+    device_id: DeviceId,
+    module: Module,
+    component: Component,
+    name: Telemetry,
     caller: CallerDep,
 ) -> Json:
     return _latest(caller, device_id, module, component, name)
 
 
-@router.get("/devices/{deviceId}/telemetry/{telemetryName}/history",
-            summary="Get a telemetry value's history (aislehub extension)")
+@router.get(
+    "/devices/{deviceId}/telemetry/{telemetryName}/history",
+    summary="Get a telemetry value's history (aislehub extension)",
+)
 async def telemetry_history(
-    device_id: DeviceId, name: Telemetry, caller: CallerDep,
-    start: Annotated[str | None, Query(alias="from", description="ISO 8601; default to - 1 day")]
-    = None,
-    end: Annotated[str | None, Query(alias="to", description="ISO 8601, exclusive; default now")]
-    = None,
+    device_id: DeviceId,
+    name: Telemetry,
+    caller: CallerDep,
+    start: Annotated[
+        str | None, Query(alias="from", description="ISO 8601; default to - 1 day")
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", description="ISO 8601, exclusive; default now")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY)] = DEFAULT_HISTORY,
     component: str | None = None,
     module: str | None = None,
@@ -79,21 +100,28 @@ async def telemetry_history(
     since = _time("from", start) if start else until - DEFAULT_WINDOW
     if since > until:
         raise BadRequest(f"'from' ({iso_ms(since)}) is after 'to' ({iso_ms(until)}).")
-    rows = caller.ctx.telemetry.range(caller.app_id, device_id, name, since, until, limit,
-                                      component=component, module_id=module)
+    rows = caller.ctx.telemetry.range(
+        caller.app_id, device_id, name, since, until, limit, component=component, module_id=module
+    )
     return {"value": [{"timestamp": iso_ms(ts), "value": value} for ts, value in rows]}
 
 
 def _latest(
-    caller: Caller, device_id: str, module: str | None, component: str | None, name: str,
+    caller: Caller,
+    device_id: str,
+    module: str | None,
+    component: str | None,
+    name: str,
 ) -> Json:
     caller.device(device_id)
-    found = caller.ctx.telemetry.latest(caller.app_id, device_id, name,
-                                        component=component, module_id=module)
+    found = caller.ctx.telemetry.latest(
+        caller.app_id, device_id, name, component=component, module_id=module
+    )
     if found is None:
         where = f"component {component!r} of " if component else ""
-        raise NotFound(f"No value of telemetry {name!r} has been received from "
-                       f"{where}device {device_id!r}.")
+        raise NotFound(
+            f"No value of telemetry {name!r} has been received from {where}device {device_id!r}."
+        )
     value, ts = found
     return {"value": value, "timestamp": iso_ms(ts)}
 

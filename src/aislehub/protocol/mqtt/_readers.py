@@ -118,13 +118,13 @@ def _read_will(body: memoryview, pos: int, connect_flags: int) -> tuple[Will, in
 
 def read_publish(flags: int, body: memoryview) -> Publish:
     qos = (flags >> 1) & 0x03
+    if qos == 3:
+        raise MalformedPacket("PUBLISH: QoS 3 [MQTT-3.3.1-4]")
     end = len(body)
     if end < 2:
         raise NeedMoreData("topic length cut short")
     topic_end = 2 + ((body[0] << 8) | body[1])
     if qos:
-        if qos == 3:
-            raise MalformedPacket("PUBLISH: QoS 3 [MQTT-3.3.1-4]")
         if topic_end + 2 > end:
             raise NeedMoreData("topic or packet identifier cut short")
         packet_id: int | None = (body[topic_end] << 8) | body[topic_end + 1]

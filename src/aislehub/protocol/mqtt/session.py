@@ -10,6 +10,9 @@ Contract with the shell that owns the socket and the clock:
 
 * Feed every received chunk to :meth:`ServerSession.receive_data`, act on the returned
   events, then write :meth:`ServerSession.data_to_send` to the socket.
+* Answer ``ConnectReceived`` with ``accept()`` or ``refuse()``. Packets a client sends
+  between CONNECT and our answer are held [MQTT-3.1.4-5]; ``accept()`` returns their
+  events, which the shell handles like those of ``receive_data()``.
 * On :class:`ProtocolError` from any method: write ``data_to_send()`` (it may hold a
   refusing CONNACK), close the connection and count the violation.
 * After :meth:`~ServerSession.refuse` or a ``DisconnectReceived`` event: write
@@ -21,12 +24,12 @@ Contract with the shell that owns the socket and the clock:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from enum import Enum
 from typing import NoReturn
 
 from aislehub.errors import NeedMoreData, ProtocolError
 
+from ._inflight import Inflight
 from ._writers import PINGRESP_BYTES
 from .codec import decode_packet_at, encode_packet, encode_puback, encode_publish
 from .events import (
@@ -63,7 +66,6 @@ __all__ = ["DEFAULT_MAX_REMAINING_LENGTH", "ServerSession", "SessionState"]
 #: Hub would and stops a client from making us buffer up to 256 MiB for one packet.
 DEFAULT_MAX_REMAINING_LENGTH = (256 + 64) * 1024
 
-_MAX_PACKET_ID = 0xFFFF
 _GRANTABLE = frozenset((0x00, 0x01, 0x80))  # no QoS 2: we never grant it
 
 
@@ -84,6 +86,9 @@ class ServerSession:
 
     def __init__(self, max_remaining_length: int = DEFAULT_MAX_REMAINING_LENGTH) -> None:
         self.max_remaining_length = max_remaining_length
+        # Pipelining after CONNECT is allowed (section 3.1.4), but while authentication
+        # runs a client may make us hold at most one packet of the largest size.
+        self._hold_limit = max_remaining_length + 5
         self.state = SessionState.AWAIT_CONNECT
         #: The accepted (or pending) CONNECT; None until one arrives.
         self.connect: Connect | None = None
@@ -91,8 +96,7 @@ class ServerSession:
         self.packets_received = 0
         self._buffer = bytearray()
         self._outbox: list[bytes] = []
-        self._inflight: dict[int, Publish] = {}  # outbound QoS 1, in send order
-        self._next_packet_id = 1
+        self._inflight = Inflight()  # outbound QoS 1 awaiting PUBACK
         self._unacked: dict[int, int] = {}  # inbound QoS 1 packet id -> deliveries to ack
         self._pending_subscribes: dict[int, int] = {}  # packet id -> number of filters
         self._pending_unsubscribes: set[int] = set()
@@ -117,12 +121,6 @@ class ServerSession:
             self._fail("more than one maximum-size packet sent before CONNACK")
         return self._process()
 
-    @property
-    def _hold_limit(self) -> int:
-        # Pipelining after CONNECT is allowed (section 3.1.4) but must not let a client
-        # fill our memory while authentication runs: one packet of the largest size.
-        return self.max_remaining_length + 5
-
     def data_to_send(self) -> bytes:
         """Drain the bytes queued for the client."""
         out = b"".join(self._outbox)
@@ -133,15 +131,18 @@ class ServerSession:
         events: list[Event] = []
         if self.state is SessionState.CONNECTING:
             return events  # hold pipelined packets until accept() [MQTT-3.1.4-5]
-        buffer, pos = self._buffer, 0
+        buffer, pos, limit = self._buffer, 0, self.max_remaining_length
         try:
             with memoryview(buffer) as view:
                 while True:
                     try:
-                        packet, pos = decode_packet_at(view, pos, self.max_remaining_length)
+                        packet, pos = decode_packet_at(view, pos, limit)
                     except NeedMoreData:
                         break
                     self.packets_received += 1
+                    if type(packet) is Publish and self.state is SessionState.CONNECTED:
+                        self._on_publish(packet, events)  # the hot path skips the dispatch
+                        continue
                     self._handle(packet, events)
                     if self.state is not SessionState.CONNECTED:
                         break
@@ -217,7 +218,7 @@ class ServerSession:
         events.append(PublishReceived(publish))
 
     def _on_puback(self, packet_id: int, events: list[Event]) -> None:
-        publish = self._inflight.pop(packet_id, None)
+        publish = self._inflight.settle(packet_id)
         if publish is not None:  # a stray PUBACK breaks no 3.1.1 rule: ignore it
             events.append(PubAckReceived(packet_id, publish))
 
@@ -251,14 +252,12 @@ class ServerSession:
 
     def ack_publish(self, packet_id: int) -> None:
         """Send PUBACK for a received QoS 1 PUBLISH (a no-op once the session has ended)."""
-        if self._ended():
+        if self.state is not SessionState.CONNECTED and self._ended():
             return
-        count = self._unacked.get(packet_id)
-        if count is None:
+        count = self._unacked.pop(packet_id, 0)
+        if not count:
             raise ValueError(f"no received QoS 1 PUBLISH awaits an ack with id {packet_id}")
-        if count == 1:
-            del self._unacked[packet_id]
-        else:
+        if count > 1:
             self._unacked[packet_id] = count - 1
         self._outbox.append(encode_puback(packet_id))
 
@@ -314,26 +313,15 @@ class ServerSession:
             if not ended:
                 self._outbox.append(encode_publish(topic, payload, 0, retain=retain))
             return None
-        packet_id = self._allocate_packet_id()
-        self._inflight[packet_id] = Publish(topic, payload, 1, retain, False, packet_id)
+        packet_id = self._inflight.add(topic, payload, retain).packet_id
         if not ended:
             self._outbox.append(encode_publish(topic, payload, 1, packet_id, retain=retain))
-        return packet_id
-
-    def _allocate_packet_id(self) -> int:
-        """The next free id after the last one handed out, wrapping 65535 -> 1."""
-        if len(self._inflight) >= _MAX_PACKET_ID:
-            raise RuntimeError("all 65535 packet identifiers are in flight")
-        packet_id = self._next_packet_id
-        while packet_id in self._inflight:
-            packet_id = packet_id % _MAX_PACKET_ID + 1
-        self._next_packet_id = packet_id % _MAX_PACKET_ID + 1
         return packet_id
 
     def inflight(self) -> list[Publish]:
         """Unacknowledged outbound QoS 1 messages in send order, to persist for a
         clean_session=0 client's next connection."""
-        return list(self._inflight.values())
+        return self._inflight.messages()
 
     def resend(self, publishes: Iterable[Publish]) -> None:
         """Re-send a previous connection's in-flight messages with DUP=1 and their original
@@ -343,13 +331,4 @@ class ServerSession:
         assert self.connect is not None
         if self.connect.clean_session:
             raise RuntimeError("a clean session has nothing to resend [MQTT-3.1.2-6]")
-        batch = [replace(publish, dup=True) for publish in publishes]
-        ids = [publish.packet_id for publish in batch]
-        if any(p.qos != 1 or p.packet_id is None for p in batch) or len(set(ids)) != len(ids):
-            raise ValueError("resend() takes QoS 1 messages with distinct packet ids")
-        if self._inflight.keys() & set(ids):
-            raise ValueError("resend() ids collide with messages already in flight")
-        for publish in batch:
-            assert publish.packet_id is not None
-            self._inflight[publish.packet_id] = publish
-            self._outbox.append(encode_packet(publish))
+        self._outbox += map(encode_packet, self._inflight.restore(publishes))

@@ -1,0 +1,162 @@
+"""A plain MQTT client (paho-mqtt) with a hand-made SAS token, and bad input on the wire."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import time
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+
+from aislehub.protocol.mqtt import ConnAck, Connect, Publish, decode_packet, encode_packet
+from aislehub.protocol.sas import generate_sas_token
+from tests.servers import Server, wait_until
+
+
+def create_device(server: Server, device_id: str) -> str:
+    with server.client() as api:
+        assert api.put(f"/devices/{device_id}", json={}).status_code == 200
+        creds = api.get(f"/devices/{device_id}/credentials").json()
+    return str(creds["symmetricKey"]["primaryKey"])
+
+
+def sas(server: Server, device_id: str, key: str, ttl: int = 3600) -> str:
+    return generate_sas_token(f"{server.host}/devices/{device_id}", key, int(time.time()) + ttl)
+
+
+def paho_client(server: Server, device_id: str, password: str) -> tuple[mqtt.Client, Any]:
+    connacks: queue.Queue[int] = queue.Queue()
+    client = mqtt.Client(client_id=device_id, clean_session=False, protocol=mqtt.MQTTv311)
+    client.username_pw_set(f"{server.host}/{device_id}/?api-version=2021-04-12", password)
+    client.on_connect = lambda c, u, f, rc: connacks.put(rc)
+    client.connect(server.host, server.plain_port, keepalive=30)
+    client.loop_start()
+    return client, connacks
+
+
+def metric(server: Server, name: str) -> float:
+    text = httpx.get(f"http://{server.host}:{server.http_port}/metrics").text
+    values = [
+        float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(f"aislehub_{name}")
+    ]
+    return sum(values)
+
+
+def latest(server: Server, device_id: str, name: str) -> Any:
+    with server.client() as api:
+        r = api.get(f"/devices/{device_id}/telemetry/{name}")
+    return r.json() if r.status_code == 200 else None
+
+
+def test_paho_publishes_and_answers_a_method(server: Server) -> None:
+    key = create_device(server, "shelf-1")
+    client, connacks = paho_client(server, "shelf-1", sas(server, "shelf-1", key))
+    try:
+        assert connacks.get(timeout=5) == 0
+
+        def on_message(c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
+            rid = msg.topic.split("$rid=")[1]
+            c.publish(f"$iothub/methods/res/200/?$rid={rid}", b'{"ok": true}', qos=1)
+
+        client.on_message = on_message
+        client.subscribe("$iothub/methods/POST/#", qos=1)
+        info = client.publish(
+            "devices/shelf-1/messages/events/%24.mid=7&zone=A", b'{"weightKg": 12.5}', qos=1
+        )
+        info.wait_for_publish(5)
+        assert wait_until(lambda: latest(server, "shelf-1", "weightKg"), 5)["value"] == 12.5
+        with server.client() as api:
+            r = api.post("/devices/shelf-1/commands/recount", json={"responseTimeout": 5})
+        assert r.status_code == 201 and r.json()["response"] == {"ok": True}
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_bad_credentials_get_connack_5(server: Server) -> None:
+    key = create_device(server, "shelf-2")
+    expired = generate_sas_token(f"{server.host}/devices/shelf-2", key, int(time.time()) - 5)
+    for password in ("SharedAccessSignature sr=x&sig=y&se=1", expired):
+        client, connacks = paho_client(server, "shelf-2", password)
+        try:
+            assert connacks.get(timeout=5) == 5
+        finally:
+            client.loop_stop()
+            client.disconnect()
+    assert metric(server, "mqtt_connect_refused_total") >= 2
+
+
+def raw_connect(server: Server, device_id: str, key: str) -> socket.socket:
+    sock = socket.create_connection((server.host, server.plain_port), timeout=5)
+    connect = Connect(
+        client_id=device_id,
+        username=f"{server.host}/{device_id}/?api-version=x",
+        password=sas(server, device_id, key).encode(),
+        clean_session=True,
+        keep_alive=30,
+    )
+    sock.sendall(encode_packet(connect))
+    packet, _ = decode_packet(sock.recv(4), 1024)
+    assert isinstance(packet, ConnAck) and packet.return_code == 0
+    return sock
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        while True:
+            if not sock.recv(4096):
+                return True
+    except ConnectionResetError:  # closed while our bytes were still arriving
+        return True
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.parametrize("case", ["malformed", "oversized", "foreign-topic"])
+def test_bad_packets_close_only_that_connection(server: Server, case: str) -> None:
+    good_key = create_device(server, "good-1")
+    bad_key = create_device(server, "bad-1")
+    good = raw_connect(server, "good-1", good_key)
+    bad = raw_connect(server, "bad-1", bad_key)
+    if case == "malformed":
+        bad.sendall(b"\x30\xff\xff\xff\xff\x7f")  # remaining length over four bytes
+    elif case == "oversized":
+        payload = b"x" * (300 * 1024)
+        bad.sendall(
+            encode_packet(Publish("devices/bad-1/messages/events/", payload, 1, packet_id=1))
+        )
+    else:
+        bad.sendall(
+            encode_packet(Publish("devices/good-1/messages/events/", b"{}", 1, packet_id=1))
+        )
+    assert closed_by_server(bad)
+    good.sendall(
+        encode_packet(Publish("devices/good-1/messages/events/", b'{"t": 1}', 1, packet_id=9))
+    )
+    assert good.recv(4) == b"\x40\x02\x00\x09"  # PUBACK: everyone else keeps flowing
+    counter = {
+        "malformed": "mqtt_protocol_errors_total",
+        "oversized": "mqtt_oversized_total",
+        "foreign-topic": "mqtt_topic_refused_total",
+    }[case]
+    assert metric(server, counter) == 1
+    good.close()
+
+
+def test_invalid_json_is_kept_raw_and_counted(server: Server) -> None:
+    key = create_device(server, "raw-1")
+    sock = raw_connect(server, "raw-1", key)
+    sock.sendall(
+        encode_packet(Publish("devices/raw-1/messages/events/", b"\x00not json", 1, packet_id=3))
+    )
+    assert sock.recv(4) == b"\x40\x02\x00\x03"
+    sock.close()
+    server.stop()  # a clean stop drains the log into the store
+    import duckdb
+
+    con = duckdb.connect(str(server.data_dir / "telemetry.duckdb"), read_only=True)
+    rows = con.execute("SELECT raw, valid_json FROM messages WHERE device_id = 'raw-1'").fetchall()
+    assert rows == [(b"\x00not json", False)]
