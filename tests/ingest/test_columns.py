@@ -126,3 +126,13 @@ def test_empty_batch() -> None:
 
 def _tables(batch: TelemetryBatch) -> list[Any]:
     return [batch.numbers, batch.values, batch.messages]
+
+
+def test_nesting_too_deep_to_rewrite_is_kept_raw() -> None:
+    deep = b'{"ok": 1, "a": ' + b"[" * 300 + b"]" * 300 + b', "b": "x"}'
+    stats = DecodeStats()
+    batch = decode_batch([(0, rec(deep)), (1, rec(b'{"fine": 2}'))], stats)
+    assert fields(batch.numbers) == {"fine": 2.0}  # nothing of the deep message leaks
+    assert batch.values.num_rows == 0
+    assert batch.messages.column("raw").to_pylist() == [deep, None]
+    assert stats.too_deep == 1

@@ -43,7 +43,12 @@ class Pipeline:
         await self.log.start()
         self.store = DuckDBTelemetryStore(self.directory / "t.duckdb")
         self.writer = StoreWriter(self.log, self.store, **self.writer_kw)
-        await self.writer.start()
+        try:
+            await self.writer.start()
+        except BaseException:
+            await self.log.close()
+            self.store.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aislehub.bench.generator import LoadResult, LoadSpec, run_load
+from aislehub.bench.generator import START_DELAY, LoadResult, LoadSpec, run_load
 from aislehub.bench.mosquitto import Mosquitto, mosquitto_available
 from aislehub.bench.probe import LatencyProbe
 from aislehub.bench.server import BenchServer, free_port, pick_loopback
@@ -105,7 +105,10 @@ def _aislehub_phase(
     server: BenchServer, ids: tuple[str, ...], opts: IngestOptions, phase: str
 ) -> dict[str, Any]:
     target = server.target(phase == "tls")
-    probe = LatencyProbe(target, server.host, server.http_port, server.api_token, PROBE_DEVICE)
+    probe_target = server.target(False)
+    probe = LatencyProbe(
+        probe_target, server.host, server.http_port, server.api_token, PROBE_DEVICE
+    )
     probe.connect()
     try:
         spec = LoadSpec(
@@ -116,10 +119,14 @@ def _aislehub_phase(
             opts.processes,
             properties=(("phase", phase),),
         )
-        result = run_load(spec, on_start=probe.start_sampling)
+
+        def sample() -> None:  # called as the window opens, START_DELAY before its start
+            probe.start_sampling(until=time.monotonic() + START_DELAY + opts.seconds)
+
+        result = run_load(spec, on_start=sample)
         probe.stop_sampling()
-        final = probe.measure_once(CATCH_UP_TIMEOUT)
-        caught_up = time.monotonic() - result.started_at if final is not None else None
+        caught = probe.catch_up(CATCH_UP_TIMEOUT)
+        caught_up = time.monotonic() - result.started_at if caught else None
     finally:
         probe.close()
     figures = _load_figures(result)

@@ -1,14 +1,18 @@
 """Publish → queryable latency: one probe device and the latest-telemetry API.
 
-Every ``interval`` the probe publishes ``{"probe": n}`` (QoS 1, a fresh ``n`` each time) and
-polls ``GET /api/devices/{id}/telemetry/probe`` until the API returns ``n``; the time from
-the PUBLISH write to that answer is one sample. Polls are 10 ms apart for the first 200 ms
-and 25 ms after that, so the probe adds at most ~100 small requests a second to the server
-under test; the resolution of a sample is the poll interval.
+The probe is a device of its own on the plain MQTT port, whichever transport the load
+uses: the latency measured is the ingest path's. Every ``interval`` until the load's
+window closes it publishes ``{"probe": n}`` (QoS 1, ``n`` counting up) without waiting
+for earlier ones, and it keeps polling ``GET /api/devices/{id}/telemetry/probe``
+every ``POLL`` seconds. When the API shows ``v``, every probe ``n ≤ v`` still pending became
+queryable by now (one device's messages are stored in order): its sample is the time
+from its PUBLISH write to that answer. Samples therefore stay 100 ms apart however slow
+the store is, their resolution is the poll interval, and the probe adds 50 small requests
+a second to the server under test.
 
 The same probe tells when the store has caught up after a load: because the log is one
-ordered stream, once a probe sent after the last acknowledged message is queryable, every
-acknowledged message before it is stored too.
+ordered stream, once a probe published after the last acknowledged message is queryable,
+every acknowledged message before it is stored too (:meth:`LatencyProbe.catch_up`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 from aislehub.bench.wire import Target, connect_packet, message_topic
@@ -27,6 +32,7 @@ __all__ = ["LatencyProbe"]
 
 API_VERSION = "2022-07-31"
 FIELD = "probe"
+POLL = 0.02  # seconds between API polls
 
 
 class LatencyProbe:
@@ -45,80 +51,114 @@ class LatencyProbe:
         self.interval = interval
         self.timeout = timeout
         self.samples: list[float] = []
-        self.missed = 0
         self.error: str | None = None
         self._api = http.client.HTTPConnection(api_host, api_port, timeout=timeout)
-        self._path = (
-            f"/api/devices/{quote(device_id, safe='')}/telemetry/{FIELD}?api-version={API_VERSION}"
-        )
+        self._path = f"/api/devices/{quote(device_id, safe='')}/telemetry/{FIELD}"
+        self._path += f"?api-version={API_VERSION}"
         self._headers = {"Authorization": token}
+        self._topic = message_topic(device_id)
         self._sock: socket.socket | None = None
         self._seq = 0
+        self._until = 0.0
+        self._final = -1  # the catch-up probe: not a sample, it is sent after the load
+        self._pending: dict[int, float] = {}  # probe value -> monotonic time of its PUBLISH
+        self._lock = threading.Lock()  # guards the socket's writes
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def missed(self) -> int:
+        """Probes published but never seen in the API."""
+        return len(self._pending)
 
     # -- lifecycle ------------------------------------------------------------------------
     def connect(self) -> None:
+        if self.target.ca_file is not None:
+            # A PUBACK reader thread beside the writers is safe on a plain socket only.
+            raise ValueError("the probe connects over plain MQTT")
         sock = socket.create_connection((self.target.host, self.target.port), self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if (tls := self.target.ssl_context()) is not None:
-            sock = tls.wrap_socket(sock, server_hostname=self.target.host)
         sock.sendall(connect_packet(self.target.dialect, self.device_id))
         reply = _recv_exactly(sock, 4)
         if reply[0] != 0x20 or reply[3] != 0:
             sock.close()
             raise ConnectionError(f"probe CONNACK refused: {reply.hex()}")
+        sock.settimeout(None)
         self._sock = sock
+        self._spawn(self._drain_acks, "latency probe acks")  # plain socket: recv || send is safe
 
     def close(self) -> None:
         self.stop_sampling()
+        self._stop.set()
         if self._sock is not None:
-            self._sock.close()
+            self._sock.close()  # ends the PUBACK reader
             self._sock = None
+        for thread in self._threads:
+            thread.join(self.timeout)
+        self._threads.clear()
         self._api.close()
 
-    def start_sampling(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._sample_loop, name="latency probe", daemon=True)
-        self._thread.start()
+    def start_sampling(self, until: float) -> None:
+        """Publish a probe every ``interval`` until ``until`` (``time.monotonic``)."""
+        self._until = until
+        self._spawn(self._sample_loop, "latency probe")
 
     def stop_sampling(self) -> None:
+        """Stop publishing new probes; pending ones are resolved by :meth:`catch_up`."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.timeout + 5)
-            self._thread = None
+        sampler = [t for t in self._threads if t.name == "latency probe"]
+        for thread in sampler:
+            thread.join(self.timeout + 5)
+            self._threads.remove(thread)
 
     # -- measurement ----------------------------------------------------------------------
-    def measure_once(self, timeout: float | None = None) -> float | None:
-        """Publish one fresh value; seconds until the API shows it, or None on timeout."""
-        assert self._sock is not None, "connect() first"
-        self._seq += 1
-        seq = self._seq
-        packet_id = seq % 65535 + 1
-        body = json.dumps({FIELD: seq}).encode()
-        sent = time.monotonic()
-        self._sock.sendall(encode_publish(message_topic(self.device_id), body, 1, packet_id))
-        _recv_exactly(self._sock, 4)  # PUBACK: the probe has one message in flight
-        limit = sent + (self.timeout if timeout is None else timeout)
-        while time.monotonic() < limit:
-            if self._latest() == seq:
-                return time.monotonic() - sent
-            time.sleep(0.01 if time.monotonic() - sent < 0.2 else 0.025)
-        return None
+    def catch_up(self, timeout: float) -> bool:
+        """Publish one more probe and poll until it (and every earlier one) is queryable."""
+        self._final = final = self._publish()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._poll()
+            if final not in self._pending:
+                return True
+            time.sleep(POLL)
+        return False
 
     def _sample_loop(self) -> None:
+        next_publish = time.monotonic()
         while not self._stop.is_set():
-            began = time.monotonic()
-            try:
-                latency = self.measure_once()
-            except (OSError, ConnectionError) as exc:
-                self.error = repr(exc)
-                return
-            if latency is None:
-                self.missed += 1
-            else:
-                self.samples.append(latency)
-            self._stop.wait(max(0.0, began + self.interval - time.monotonic()))
+            if next_publish <= time.monotonic() < self._until:
+                next_publish += self.interval
+                try:
+                    self._publish()
+                except OSError as exc:
+                    self.error = repr(exc)
+                    return
+            self._poll()
+            self._stop.wait(POLL)
+
+    def _publish(self) -> int:
+        assert self._sock is not None, "connect() first"
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            packet = encode_publish(
+                self._topic, json.dumps({FIELD: seq}).encode(), 1, seq % 65535 + 1
+            )
+            self._pending[seq] = time.monotonic()
+            self._sock.sendall(packet)
+        return seq
+
+    def _poll(self) -> None:
+        value = self._latest()
+        if not isinstance(value, int | float):
+            return
+        now = time.monotonic()
+        with self._lock:
+            seen = [seq for seq in self._pending if seq <= value]
+            for seq in seen:
+                latency = now - self._pending.pop(seq)
+                if seq != self._final:
+                    self.samples.append(latency)
 
     def _latest(self) -> object:
         try:
@@ -131,6 +171,21 @@ class LatencyProbe:
         if response.status != 200:
             return None
         return json.loads(body).get("value")
+
+    def _drain_acks(self) -> None:
+        """Read and drop the probe's PUBACKs so the socket never backs up."""
+        sock = self._sock
+        while sock is not None:
+            try:
+                if not sock.recv(4096):
+                    return
+            except OSError:
+                return
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
 
 def _recv_exactly(sock: socket.socket, count: int) -> bytes:

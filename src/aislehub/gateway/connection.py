@@ -86,6 +86,8 @@ class MqttConnection(asyncio.Protocol):
             self.ctx.hub.disconnected(self.key, self, "connection lost")
 
     def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
         self.last_rx = time.monotonic()
         try:
             if self.ws is not None:
@@ -176,9 +178,11 @@ class MqttConnection(asyncio.Protocol):
         self._app_id, self._device_id, self._module_id = app.id, device.id, identity.module_id
         self.key = (app.id, device.id, identity.module_id or "")
         self.keep_alive_timeout = self.session.keep_alive_timeout
-        self.session.accept(session_present=False)
+        early = self.session.accept(session_present=False)
         ctx.metrics.inc("mqtt_connections_total")
         ctx.hub.connected(self.key, self)
+        for event in early:  # packets pipelined behind CONNECT [MQTT-3.1.4-5 allows it]
+            self._handle(event)
 
     def _connect_dps(self, identity: iothub.DpsIdentity, connect: Connect) -> None:
         hub = self.ctx.hub
@@ -190,7 +194,8 @@ class MqttConnection(asyncio.Protocol):
         )
         self.dps = DpsHandler(hub, app, identity.registration_id, group_id, self.publish)
         self.keep_alive_timeout = self.session.keep_alive_timeout
-        self.session.accept(session_present=False)
+        for event in self.session.accept(session_present=False):
+            self._handle(event)
 
     def _may_subscribe(self, topic_filter: str) -> bool:
         if self.dps is not None:

@@ -55,6 +55,7 @@ class DecodeStats:
     messages: int = 0
     invalid_json: int = 0  # payload is not JSON at all: kept raw
     not_object: int = 0  # valid JSON but not an object (array, scalar): kept raw
+    too_deep: int = 0  # JSON object nested too deep to re-serialize a field: kept raw
     corrupt: int = 0  # log entries that are not records at all: skipped (a bug)
     number_rows: int = 0
     value_rows: int = 0
@@ -136,6 +137,9 @@ class _Fields:
     name: list[str]
     value: list[Any]
 
+    def truncate(self, length: int) -> None:
+        del self.msg[length:], self.name[length:], self.value[length:]
+
 
 def _explode(
     payloads: Sequence[bytes], stats: DecodeStats
@@ -151,15 +155,27 @@ def _explode(
     for index, payload in enumerate(payloads):
         doc = _parse(payload)
         if type(doc) is dict:
-            for name, value in doc.items():
-                if type(value) in _NUMBER:
-                    num_msg(index)
-                    num_name(name)
-                    num_value(value)
-                else:
-                    val_msg(index)
-                    val_name(name)
-                    val_value(dumps(value))
+            marks = len(numbers.msg), len(others.msg)
+            try:
+                for name, value in doc.items():
+                    if type(value) in _NUMBER:
+                        num_msg(index)
+                        num_name(name)
+                        num_value(value)
+                    else:
+                        val_msg(index)
+                        val_name(name)
+                        val_value(dumps(value))
+            except orjson.JSONEncodeError:
+                # orjson reads 1024 levels of nesting but writes only 254: a value
+                # between the two cannot become JSON text again. Keep the message raw
+                # rather than let it fail (and retry) the whole batch forever.
+                numbers.truncate(marks[0])
+                others.truncate(marks[1])
+                raw.append(payload)
+                valid.append(True)
+                stats.too_deep += 1
+                continue
             raw.append(None)
             valid.append(True)
         else:

@@ -19,6 +19,7 @@ recover by reopening; never retry an fsync).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -112,7 +113,8 @@ class LocalLog:
             self._task = None
         for fd in (self._fd, self._lock_fd):
             if fd >= 0:
-                os.close(fd)  # closing the lock descriptor releases the flock
+                with contextlib.suppress(OSError):  # after a failure the fd may be gone
+                    os.close(fd)  # closing the lock descriptor releases the flock
         self._fd = self._lock_fd = -1
 
     # -- hot path --------------------------------------------------------------------
@@ -170,29 +172,30 @@ class LocalLog:
         roll = self._active_size >= self.segment_bytes
         self._last_commit = time.monotonic()
         try:
-            fd, written, fsync_s = await asyncio.to_thread(self._write, records, first, roll)
+            written, fsync_s = await asyncio.to_thread(self._write, records, first, roll)
         except Exception as exc:  # any failure means "maybe not durable": stop acking
             self._fail(exc, futures)
             return
         if roll:
             self._bases.append(first)
             self._active_size = 0
-        self._fd = fd
         self._publish(records, futures, first, written, fsync_s)
 
-    def _write(self, records: list[bytes], first: int, roll: bool) -> tuple[int, int, float]:
-        """Worker thread: frame, write, fsync. Returns (fd, bytes written, fsync seconds)."""
+    def _write(self, records: list[bytes], first: int, roll: bool) -> tuple[int, float]:
+        """Worker thread: frame, write, fsync. Returns (bytes written, fsync seconds).
+
+        Only this thread touches ``_fd`` while the committer runs (one batch at a time).
+        """
         data = segments.frame_batch(records, first)
-        fd = self._fd
         if roll:
             # The old segment is already fsynced up to its end, so it can never have a
             # torn tail; only the new one may, and recovery looks at the newest only.
-            fd = segments.create_segment(self.directory, first)
-            os.close(self._fd)
-        segments.write_all(fd, data)
+            old, self._fd = self._fd, segments.create_segment(self.directory, first)
+            os.close(old)
+        segments.write_all(self._fd, data)
         started = time.perf_counter()
-        segments.sync(fd)
-        return fd, len(data), time.perf_counter() - started
+        segments.sync(self._fd)
+        return len(data), time.perf_counter() - started
 
     def _publish(
         self,

@@ -241,8 +241,16 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
 
 
 def _stop_on_signals() -> asyncio.Event:
+    """An event set by the first SIGINT/SIGTERM; a second one interrupts at once."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def on_signal() -> None:
+        stop.set()
+        for sig in signals:
+            loop.remove_signal_handler(sig)  # back to KeyboardInterrupt / default action
+
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal)
     return stop

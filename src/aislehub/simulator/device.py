@@ -16,6 +16,7 @@ from typing import Any
 
 from aislehub.simulator.client import DeviceClient
 from aislehub.simulator.cooler import Cooler
+from aislehub.simulator.errors import RequestFailed
 from aislehub.simulator.handlers import Handlers
 from aislehub.simulator.transport import Endpoint
 
@@ -53,19 +54,21 @@ class SimulatedCooler:
         return self.cooler.command(name, payload)
 
     async def on_desired(self, patch: dict[str, Any]) -> None:
+        """Apply writable properties and report the acknowledgements (contract §2.5)."""
         acks = self.cooler.apply_desired(patch)
         if acks and self._client is not None:
             await self._client.patch_reported(acks)
 
-    async def run(self, client: DeviceClient, interval_s: float, stop: asyncio.Event) -> None:
-        """Report, catch up on desired properties, then send telemetry until ``stop``."""
-        await client.patch_reported(self.cooler.reported())
-        await self._catch_up(client)
+    async def run(
+        self, client: DeviceClient, interval_s: float, stop: asyncio.Event, phase_s: float = 0.0
+    ) -> None:
+        """Report, catch up on desired properties, then send telemetry every ``interval_s``
+        (first after ``phase_s``, so a fleet does not send in lock-step) until ``stop``."""
+        await self._report_startup(client)
+        await _wait(stop, phase_s)
         while not stop.is_set():
             await self.tick(client)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval_s):
-                    await stop.wait()
+            await _wait(stop, interval_s)
 
     async def tick(self, client: DeviceClient) -> None:
         for event in self.cooler.advance(self.clock()):
@@ -74,6 +77,13 @@ class SimulatedCooler:
         await client.send_telemetry(self.cooler.telemetry())
         self.messages_sent += 1
 
+    async def _report_startup(self, client: DeviceClient) -> None:
+        try:
+            await client.patch_reported(self.cooler.reported())
+            await self._catch_up(client)
+        except (RequestFailed, TimeoutError) as exc:  # telemetry matters more: carry on
+            log.warning("%s: startup twin exchange failed: %s", client.device_id, exc)
+
     async def _catch_up(self, client: DeviceClient) -> None:
         twin = await client.get_twin()
         desired = twin.get("desired") or {}
@@ -81,3 +91,10 @@ class SimulatedCooler:
         acked = ack.get("av") if isinstance(ack, dict) else None
         if "targetTemperature" in desired and acked != desired.get("$version"):
             await self.on_desired(desired)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()

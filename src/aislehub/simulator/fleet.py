@@ -131,12 +131,17 @@ async def _run_device(
     )
     status.devices[device_id] = sim
     endpoint = Endpoint(hub, config.port, config.ssl_ctx, config.address)
-    async with sim.client(endpoint, device_id, key, seed=config.seed + index) as client:
-        status.connected += 1
-        try:
-            await sim.run(client, config.interval_s, stop)
-        finally:
-            status.connected -= 1
+    phase = random.Random(config.seed + index).uniform(0, config.interval_s)
+    try:
+        async with sim.client(endpoint, device_id, key, seed=config.seed + index) as client:
+            status.connected += 1
+            try:
+                await sim.run(client, config.interval_s, stop, phase)
+            finally:
+                status.connected -= 1
+    except* ConnectRefused as group:  # 4/5: the hub refuses the derived key; others go on
+        log.error("%s: hub refused the device: %s", device_id, group.exceptions[0])
+        status.failed += 1
 
 
 async def _provision_with_retry(
