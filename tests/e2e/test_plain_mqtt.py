@@ -11,7 +11,15 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from aislehub.protocol.mqtt import ConnAck, Connect, Publish, decode_packet, encode_packet
+from aislehub.errors import NeedMoreData
+from aislehub.protocol.mqtt import (
+    ConnAck,
+    Connect,
+    PubAck,
+    Publish,
+    decode_packet,
+    encode_packet,
+)
 from aislehub.protocol.sas import generate_sas_token
 from tests.servers import Server, wait_until
 
@@ -160,3 +168,59 @@ def test_invalid_json_is_kept_raw_and_counted(server: Server) -> None:
     con = duckdb.connect(str(server.data_dir / "telemetry.duckdb"), read_only=True)
     rows = con.execute("SELECT raw, valid_json FROM messages WHERE device_id = 'raw-1'").fetchall()
     assert rows == [(b"\x00not json", False)]
+
+
+def connect_session(
+    server: Server, device_id: str, key: str, clean: bool
+) -> tuple[socket.socket, ConnAck]:
+    sock = socket.create_connection((server.host, server.plain_port), timeout=5)
+    connect = Connect(
+        client_id=device_id,
+        username=f"{server.host}/{device_id}/?api-version=x",
+        password=sas(server, device_id, key).encode(),
+        clean_session=clean,
+        keep_alive=30,
+    )
+    sock.sendall(encode_packet(connect))
+    packet, _ = decode_packet(sock.recv(4), 1024)
+    assert isinstance(packet, ConnAck) and packet.return_code == 0
+    return sock, packet
+
+
+def read_publish(sock: socket.socket) -> Publish:
+    buf = b""
+    while True:
+        buf += sock.recv(65536)
+        try:
+            packet, _ = decode_packet(buf, 1 << 20)
+        except NeedMoreData:
+            continue
+        assert isinstance(packet, Publish)
+        return packet
+
+
+def test_persistent_session_redelivers_unacknowledged_c2d(server: Server) -> None:
+    key = create_device(server, "sess-1")
+    sock, connack = connect_session(server, "sess-1", key, clean=False)
+    assert connack.session_present is False
+    with server.client() as api:
+        r = api.post("/devices/sess-1/messages", json={"data": "hello", "properties": {"k": "v"}})
+        assert r.status_code == 202
+    first = read_publish(sock)
+    assert first.qos == 1 and not first.dup and "k=v" in first.topic
+    sock.close()  # never acknowledged
+
+    sock, connack = connect_session(server, "sess-1", key, clean=False)
+    assert connack.session_present is True  # [MQTT-3.2.2-2]
+    again = read_publish(sock)
+    assert again.dup and again.packet_id == first.packet_id and again.payload == b"hello"
+    assert again.packet_id is not None
+    sock.sendall(encode_packet(PubAck(again.packet_id)))
+    time.sleep(0.3)
+    sock.close()
+
+    sock, connack = connect_session(server, "sess-1", key, clean=False)
+    sock.settimeout(1.0)
+    with pytest.raises(TimeoutError):  # settled: nothing comes back
+        sock.recv(1)
+    sock.close()

@@ -27,6 +27,7 @@ from aislehub.errors import (
 from aislehub.gateway.dps_session import DpsHandler
 from aislehub.hub import auth
 from aislehub.hub.links import Key, OnAck
+from aislehub.hub.sessions import SavedSession
 from aislehub.hub.twins import twin_document
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.protocol import iothub
@@ -64,6 +65,8 @@ class MqttConnection(asyncio.Protocol):
         self.last_rx = time.monotonic()
         self.keep_alive_timeout: float | None = CONNECT_TIMEOUT
         self._on_ack: dict[int, OnAck] = {}
+        self._subscriptions: set[str] = set()
+        self._session_saved = False
         self._pending_acks = 0
         self._paused = False
         self._flush_scheduled = False
@@ -83,7 +86,21 @@ class MqttConnection(asyncio.Protocol):
         self._closed = True
         self.ctx.connections.discard(self)
         if self.key is not None:
+            self.save_session()
             self.ctx.hub.disconnected(self.key, self, "connection lost")
+
+    def save_session(self) -> None:
+        """Keep a clean_session=0 client's in-flight messages for its next connection."""
+        connect = self.session.connect
+        if self._session_saved or self.key is None or connect is None or connect.clean_session:
+            return
+        self._session_saved = True
+        inflight = self.session.inflight()
+        callbacks = {
+            p.packet_id: self._on_ack[p.packet_id] for p in inflight if p.packet_id in self._on_ack
+        }
+        saved = SavedSession(inflight, callbacks, set(self._subscriptions))
+        self.ctx.hub.sessions.save(self.key, saved)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -134,12 +151,12 @@ class MqttConnection(asyncio.Protocol):
             case ConnectReceived(connect=connect):
                 self._on_connect(connect)
             case SubscribeReceived(subscribe=sub):
-                codes = tuple(
-                    min(qos, 1) if self._may_subscribe(topic) else 0x80
-                    for topic, qos in sub.filters
-                )
+                allowed = [topic for topic, _ in sub.filters if self._may_subscribe(topic)]
+                self._subscriptions.update(allowed)
+                codes = tuple(min(q, 1) if t in allowed else 0x80 for t, q in sub.filters)
                 self.session.ack_subscribe(sub.packet_id, codes)
             case UnsubscribeReceived(unsubscribe=unsub):
+                self._subscriptions.difference_update(unsub.filters)
                 self.session.ack_unsubscribe(unsub.packet_id)
             case PubAckReceived(packet_id=packet_id):
                 callback = self._on_ack.pop(packet_id, None)
@@ -178,9 +195,17 @@ class MqttConnection(asyncio.Protocol):
         self._app_id, self._device_id, self._module_id = app.id, device.id, identity.module_id
         self.key = (app.id, device.id, identity.module_id or "")
         self.keep_alive_timeout = self.session.keep_alive_timeout
-        early = self.session.accept(session_present=False)
+        previous = ctx.hub.links.get(self.key)
+        if isinstance(previous, MqttConnection):
+            previous.save_session()  # a takeover: the old link's session moves here now
+        saved = ctx.hub.sessions.take(self.key, connect.clean_session)
+        early = self.session.accept(session_present=saved is not None)
+        if saved is not None:
+            self.session.resend(saved.inflight)
+            self._on_ack.update(saved.on_ack)
+            self._subscriptions = saved.subscriptions
         ctx.metrics.inc("mqtt_connections_total")
-        ctx.hub.connected(self.key, self)
+        ctx.hub.connected(self.key, self, resumed=saved is not None)
         for event in early:  # packets pipelined behind CONNECT [MQTT-3.1.4-5 allows it]
             self._handle(event)
 

@@ -17,6 +17,7 @@ from aislehub.hub import twins
 from aislehub.hub.links import DeviceLink, Key, LinkRegistry
 from aislehub.hub.methods import MethodInvoker
 from aislehub.hub.provisioning import ProvisioningService
+from aislehub.hub.sessions import SessionStore
 from aislehub.metrics import Metrics
 from aislehub.protocol import iothub
 from aislehub.store.metadata import App, Json, MetadataStore, Twin, utcnow
@@ -33,6 +34,7 @@ class DeviceHub:
         self.links = LinkRegistry()
         self.methods = MethodInvoker(self.links, metrics)
         self.provisioning = ProvisioningService(store, assigned_hub)
+        self.sessions = SessionStore()
         self._c2d_inflight: dict[Key, set[int]] = {}
 
     # -- apps --------------------------------------------------------------------------
@@ -46,7 +48,10 @@ class DeviceHub:
         return self.store.app_by_scope(id_scope)
 
     # -- connectivity ------------------------------------------------------------------
-    def connected(self, key: Key, link: DeviceLink) -> None:
+    def connected(self, key: Key, link: DeviceLink, resumed: bool) -> None:
+        """``resumed``: the link resent the previous session's in-flight messages."""
+        if not resumed:
+            self._c2d_inflight.pop(key, None)
         self.links.attach(key, link)
         self.store.add_event(key[0], key[1], "connected", {"module": key[2]})
         self.deliver_pending_c2d(key)
@@ -54,7 +59,6 @@ class DeviceHub:
     def disconnected(self, key: Key, link: DeviceLink, reason: str) -> None:
         if self.links.get(key) is link:
             self.links.detach(key, link)
-            self._c2d_inflight.pop(key, None)
             self.store.add_event(
                 key[0], key[1], "disconnected", {"module": key[2], "reason": reason}
             )

@@ -67,7 +67,7 @@ def defrost(cooler: Cooler, payload: Any) -> CommandResult:
             "remainingSeconds": round(cooler.state.defrost_until - cooler.now),
         }
     cooler.state.defrost_until = cooler.now + minutes * 60
-    return 200, {"status": "defrosting", "durationMinutes": minutes}
+    return 200, {"status": "defrosting", "durationMinutes": raw}
 
 
 COMMANDS: dict[str, Callable[[Cooler, Any], CommandResult]] = {
