@@ -46,6 +46,7 @@ class Server:
     plain_port: int
     init: dict[str, Any]
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None
 
     @property
     def api(self) -> str:
@@ -87,6 +88,7 @@ class Server:
             ),
             stdout=subprocess.PIPE,
             stderr=log,
+            env={**os.environ, **(self.env or {})},
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()

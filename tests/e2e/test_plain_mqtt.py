@@ -224,3 +224,24 @@ def test_persistent_session_redelivers_unacknowledged_c2d(server: Server) -> Non
     with pytest.raises(TimeoutError):  # settled: nothing comes back
         sock.recv(1)
     sock.close()
+
+
+def test_overloaded_server_answers_connack_3(server: Server) -> None:
+    key = create_device(server, "busy-1")
+    server.stop()
+    server.env = {"AISLEHUB_MAX_CONNECTIONS": "1"}
+    server.start()
+    first, _ = connect_session(server, "busy-1", key, clean=True)
+    sock = socket.create_connection((server.host, server.plain_port), timeout=5)
+    connect = Connect(
+        client_id="busy-1",
+        username=f"{server.host}/busy-1/?api-version=x",
+        password=sas(server, "busy-1", key).encode(),
+        clean_session=True,
+        keep_alive=30,
+    )
+    sock.sendall(encode_packet(connect))
+    packet, _ = decode_packet(sock.recv(4), 1024)
+    assert packet == ConnAck(session_present=False, return_code=3)
+    assert closed_by_server(sock)
+    first.close()

@@ -98,6 +98,12 @@ class FakeHub:
         conn.session.send_publish(iothub.desired_patch_topic(version), body, qos=1)
         conn.flush()
 
+    def push_c2d(self, payload: bytes, props: dict[str, str]) -> None:
+        conn = self.hub_conn()
+        assert isinstance(conn.identity, iothub.HubIdentity)
+        conn.session.send_publish(iothub.c2d_topic(conn.identity.device_id, props), payload, 1)
+        conn.flush()
+
     # -- the connection --------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

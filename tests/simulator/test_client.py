@@ -14,7 +14,7 @@ from aislehub.protocol import sas
 from aislehub.protocol.iothub import decode_property_bag
 from aislehub.simulator.client import DeviceClient
 from aislehub.simulator.errors import ConnectRefused
-from aislehub.simulator.handlers import Handlers
+from aislehub.simulator.handlers import CloudMessage, Handlers
 from aislehub.simulator.provision import provision
 from aislehub.simulator.topics import subscriptions
 from aislehub.simulator.transport import Endpoint
@@ -101,6 +101,18 @@ async def test_desired_patch_reaches_handler() -> None:
         hub.push_desired({"targetTemperature": 6}, version=7)
         await wait_for(lambda: seen)
     assert seen == [{"targetTemperature": 6, "$version": 7}]
+
+
+async def test_c2d_message_reaches_handler() -> None:
+    seen: list[CloudMessage] = []
+
+    async def on_c2d(message: CloudMessage) -> None:
+        seen.append(message)
+
+    async with FakeHub() as hub, make_client(hub, handlers=Handlers(c2d=on_c2d)):
+        hub.push_c2d(b"hello", {"$.mid": "m-1", "note": "a/b&c=d"})
+        await wait_for(lambda: seen)
+    assert seen == [CloudMessage(b"hello", {"$.mid": "m-1", "note": "a/b&c=d"})]
 
 
 async def test_reconnects_resubscribes_and_delivers_sent_while_down() -> None:
