@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import queue
+import subprocess
 import time
 from typing import Any
 
@@ -16,7 +18,7 @@ from azure.iot.device import (
 )
 
 from aislehub.protocol.sas import derive_device_key
-from tests.servers import Server, wait_until
+from tests.servers import Server, aislehub, wait_until
 
 MODEL_ID = "dtmi:aislehub:test:Cooler;1"
 
@@ -74,6 +76,13 @@ def test_provision_telemetry_twin_methods_c2d(server: Server) -> None:
         with server.client() as api:
             device = api.get("/devices/cooler-1").json()
         assert device["provisioned"] is True
+        shown = subprocess.run(
+            aislehub("device", "show", "cooler-1", "--data-dir", str(server.data_dir)),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        assert json.loads(shown.stdout)["modelId"] == MODEL_ID  # from the DPS payload
 
         msg = Message(
             '{"temperature": 4.5, "door": "closed"}',

@@ -138,6 +138,9 @@ def _aislehub_phase(
             "latency_max_ms": ms(max(probe.samples, default=None)),
             "latency_samples": len(probe.samples),
             "latency_missed": probe.missed,
+            "api_latest_p50_ms": ms(percentile(probe.api_times, 50)),
+            "api_latest_p99_ms": ms(percentile(probe.api_times, 99)),
+            "api_latest_requests": len(probe.api_times),
             "_latencies": probe.samples,
         }
     )

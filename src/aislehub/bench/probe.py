@@ -51,6 +51,7 @@ class LatencyProbe:
         self.interval = interval
         self.timeout = timeout
         self.samples: list[float] = []
+        self.api_times: list[float] = []  # seconds per latest-value request
         self.error: str | None = None
         self._api = http.client.HTTPConnection(api_host, api_port, timeout=timeout)
         self._path = f"/api/devices/{quote(device_id, safe='')}/telemetry/{FIELD}"
@@ -161,6 +162,7 @@ class LatencyProbe:
                     self.samples.append(latency)
 
     def _latest(self) -> object:
+        began = time.monotonic()
         try:
             self._api.request("GET", self._path, headers=self._headers)
             response = self._api.getresponse()
@@ -168,6 +170,7 @@ class LatencyProbe:
         except (OSError, http.client.HTTPException):
             self._api.close()  # reconnects on the next request
             return None
+        self.api_times.append(time.monotonic() - began)
         if response.status != 200:
             return None
         return json.loads(body).get("value")
