@@ -245,3 +245,20 @@ def test_overloaded_server_answers_connack_3(server: Server) -> None:
     assert packet == ConnAck(session_present=False, return_code=3)
     assert closed_by_server(sock)
     first.close()
+
+
+def test_silent_connection_is_closed_after_one_and_a_half_keep_alives(server: Server) -> None:
+    key = create_device(server, "quiet-1")
+    sock = socket.create_connection((server.host, server.plain_port), timeout=5)
+    connect = Connect(
+        client_id="quiet-1",
+        username=f"{server.host}/quiet-1/?api-version=x",
+        password=sas(server, "quiet-1", key).encode(),
+        clean_session=True,
+        keep_alive=1,
+    )
+    started = time.monotonic()
+    sock.sendall(encode_packet(connect))
+    assert sock.recv(4) == b"\x20\x02\x00\x00"
+    assert closed_by_server(sock)
+    assert 1.4 < time.monotonic() - started < 4.0  # [MQTT-3.1.2-24]: 1.5 × keep-alive
