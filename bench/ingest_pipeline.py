@@ -29,13 +29,14 @@ from pathlib import Path
 import orjson
 
 from aislehub.ingest.columns import decode_encoded
-from aislehub.ingest.consumer import StoreWriter
+from aislehub.ingest.consumer import DEFAULT_BATCH_MAX, StoreWriter
 from aislehub.ingest.local_log import LocalLog
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 
 BURST = 100  # records per simulated data_received
 MAX_UNACKED = 20_000  # the producer pauses here, as the gateway pauses reading
+BATCH_MAX = DEFAULT_BATCH_MAX  # --batch-max overrides
 
 
 def telemetry(i: int) -> bytes:
@@ -120,7 +121,7 @@ async def bench_store(directory: Path, n: int) -> None:
     log = LocalLog(directory / "log")  # reopened: the writer replays from the files
     await log.start()
     store = DuckDBTelemetryStore(directory / "t.duckdb")
-    writer = StoreWriter(log, store, truncate_log=False)
+    writer = StoreWriter(log, store, truncate_log=False, batch_max=BATCH_MAX)
     started = time.perf_counter()
     await writer.start()
     await writer.wait_stored(n - 1, timeout=600)
@@ -147,7 +148,7 @@ async def bench_end_to_end(directory: Path, rate: int, seconds: float) -> None:
     log = LocalLog(directory / "log")
     await log.start()
     store = DuckDBTelemetryStore(directory / "t.duckdb")
-    writer = StoreWriter(log, store)
+    writer = StoreWriter(log, store, batch_max=BATCH_MAX)
     await writer.start()
     # Distinct message ids: repeated records would be dropped as device re-sends.
     records = [telemetry(i) for i in range(int(rate * seconds * 1.1))]
@@ -203,6 +204,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--rates", type=int, nargs="*", default=[10_000, 50_000])
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--batch-max", type=int, default=BATCH_MAX)
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     p.add_argument("--dir", help="where the log and database go (default: the system temp)")
     return p.parse_args()
@@ -210,6 +212,7 @@ def parse() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse()
+    BATCH_MAX = arguments.batch_max
     if arguments.loop == "uvloop":
         import uvloop
 

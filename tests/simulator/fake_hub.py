@@ -81,13 +81,16 @@ class FakeHub:
     def hub_conn(self) -> _Conn:
         return next(c for c in self._conns if isinstance(c.identity, iothub.HubIdentity))
 
-    async def call_method(self, name: str, payload: Any, rid: str) -> tuple[int, Any]:
+    async def call_method(
+        self, name: str, payload: Any, rid: str, copies: int = 1
+    ) -> tuple[int, Any]:
         reply = asyncio.get_running_loop().create_future()
         self._method_replies[rid] = reply
         conn = self.hub_conn()
-        conn.session.send_publish(
-            iothub.method_request_topic(name, rid), json.dumps(payload).encode(), qos=1
-        )
+        for _ in range(copies):  # copies > 1: as if redelivered after a reconnect
+            conn.session.send_publish(
+                iothub.method_request_topic(name, rid), json.dumps(payload).encode(), qos=1
+            )
         conn.flush()
         status, body = await asyncio.wait_for(reply, 5)
         return status, json.loads(body)

@@ -91,6 +91,19 @@ async def test_methods_answered_by_handler_or_refused() -> None:
         assert status == 404
 
 
+async def test_redelivered_method_request_runs_once() -> None:
+    calls: list[str] = []
+
+    async def on_method(name: str, payload: Any) -> tuple[int, Any]:
+        calls.append(name)
+        return 200, None
+
+    async with FakeHub() as hub, make_client(hub, handlers=Handlers(method=on_method)):
+        assert await hub.call_method("defrost", None, "r1", copies=2) == (200, None)
+        await asyncio.sleep(0.1)
+    assert calls == ["defrost"]
+
+
 async def test_desired_patch_reaches_handler() -> None:
     seen: list[dict[str, Any]] = []
 

@@ -32,7 +32,7 @@ __all__ = ["LatencyProbe"]
 
 API_VERSION = "2022-07-31"
 FIELD = "probe"
-POLL = 0.02  # seconds between API polls
+POLL = 0.05  # seconds between API polls
 
 
 class LatencyProbe:

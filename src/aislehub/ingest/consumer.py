@@ -27,10 +27,16 @@ from aislehub.ingest.dedupe import DedupeWindow
 from aislehub.ingest.log import IngestLog, IngestLogError
 from aislehub.store.telemetry import TelemetryStore
 
-__all__ = ["StoreWriter", "WriterStats"]
+__all__ = ["DEFAULT_BATCH_MAX", "StoreWriter", "WriterStats"]
 
 log = logging.getLogger(__name__)
 
+# The cap on one read. Batches are as large as what accumulated while the previous one
+# was written, so the cap only matters when catching up, and there bigger is cheaper:
+# DuckDB's cost per record falls from ~25 us (1,000) to ~13 (5,000) and ~10 (20,000) on
+# the 2-core reference machine. 20,000 records take ~0.4 s to decode and store, which
+# keeps publish-to-queryable under a second while catching up.
+DEFAULT_BATCH_MAX = 20_000
 _RETRY_PAUSE = 1.0  # after a failed store write; the log retains the batch meanwhile
 _TRUNCATE_EVERY = 10.0  # seconds; deleting a segment is cheap but not free
 
@@ -53,7 +59,7 @@ class StoreWriter:
         log: IngestLog,
         store: TelemetryStore,
         consumer_name: str = "store",
-        batch_max: int = 5000,
+        batch_max: int = DEFAULT_BATCH_MAX,
         dedupe_window: int = 100_000,
         truncate_log: bool = True,
         poll_interval: float = 0.05,

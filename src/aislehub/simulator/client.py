@@ -26,6 +26,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 
 TRANSIENT = (ConnectionLost, OSError)  # ssl.SSLError and TimeoutError are OSErrors
 SUBACK_TIMEOUT_S = 10.0  # the SDK's SUBACK timeout (contract §1)
+# Method requests the hub may redeliver with DUP after a reconnect; a few dozen covers the
+# ones that can be in flight to one device (the hub times each out after 30 s by default).
+RECENT_METHOD_RIDS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,7 @@ class DeviceClient:
         self._window = asyncio.Semaphore(max_in_flight)
         self._subacks: dict[int, asyncio.Future[SubAck]] = {}
         self._replies: dict[str, asyncio.Future[Reply]] = {}
+        self._method_rids: deque[str] = deque(maxlen=RECENT_METHOD_RIDS)
         self._ready = asyncio.Event()
         self._link: MqttLink | None = None
         self._generation = 0
@@ -343,7 +348,8 @@ class DeviceClient:
                 waiter = self._replies.get(rid)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(Reply(status, version, publish.payload))
-            case topics.MethodCall() as call:
+            case topics.MethodCall() as call if call.rid not in self._method_rids:
+                self._method_rids.append(call.rid)  # a DUP redelivery runs it only once
                 self._spawn(
                     self._answer_method(call, publish.payload),
                     f"method {call.name} {self.device_id}",
