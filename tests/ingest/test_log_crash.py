@@ -26,21 +26,20 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 def _run_and_kill(directory: Path, acks_before_kill: int) -> list[tuple[int, int]]:
     """Start the writer, SIGKILL it after some acks; return every (offset, index) it acked."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(directory)], stdout=subprocess.PIPE, env=env
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == b"ready\n"
-    lines: list[bytes] = []
-    deadline = time.monotonic() + 30
-    while len(lines) < acks_before_kill and time.monotonic() < deadline:
-        lines.append(proc.stdout.readline())
-    proc.send_signal(signal.SIGKILL)
-    lines += proc.stdout.read().splitlines()  # acks printed before the kill landed
-    proc.wait()
-    acked = [line.split() for line in lines if line.strip()]
-    # A line cut by the kill is not an ack we can rely on, and cannot be parsed anyway.
-    return [(int(o), int(i)) for o, i in (p for p in acked if len(p) == 2)]
+    command = [sys.executable, str(WRITER), str(directory)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, env=env) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        lines: list[bytes] = []
+        deadline = time.monotonic() + 30
+        while len(lines) < acks_before_kill and time.monotonic() < deadline:
+            lines.append(proc.stdout.readline())
+        proc.send_signal(signal.SIGKILL)
+        lines += proc.stdout.read().splitlines(keepends=True)  # printed before the kill
+    # Each ack is one write(2) of a short line, so the pipe delivers it whole; still, only
+    # a line with its newline is taken as an ack.
+    acked = [line.split() for line in lines if line.endswith(b"\n")]
+    return [(int(o), int(i)) for o, i in acked]
 
 
 async def _read_back(directory: Path) -> dict[int, bytes]:

@@ -94,10 +94,11 @@ def _run_in(work: Path, opts: IngestOptions) -> dict[str, Any]:
         say(f"mosquitto: connecting, then {opts.seconds:g} s of load")
         figures["mosquitto"] = _mosquitto_phase(work, host, ids, opts)
         ref = figures["mosquitto"]["acked_per_s"]
-        figures["ratio"] = round(figures["plain"]["acked_per_s"] / ref, 3) if ref else None
+        for key, phase in (("ratio", "plain"), ("ratio_tls", "tls")):
+            mine = figures.get(phase)
+            figures[key] = round(mine["acked_per_s"] / ref, 3) if mine and ref else None
     else:
-        figures["mosquitto"] = None
-        figures["ratio"] = None
+        figures["mosquitto"] = figures["ratio"] = figures["ratio_tls"] = None
     return figures
 
 
@@ -150,6 +151,7 @@ def _aislehub_phase(
 def _load_figures(result: LoadResult) -> dict[str, Any]:
     return {
         "acked_per_s": round(result.acked_per_s, 1),
+        "acked_per_s_to_drain": round(result.drained_per_s, 1),
         "acked_in_window": result.acked_in_window,
         "acked": result.acked,
         "sent": result.sent,

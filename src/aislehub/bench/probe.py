@@ -17,6 +17,7 @@ every acknowledged message before it is stored too (:meth:`LatencyProbe.catch_up
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -26,13 +27,14 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from aislehub.bench.wire import Target, connect_packet, message_topic
-from aislehub.protocol.mqtt import encode_publish
+from aislehub.protocol.mqtt import Disconnect, encode_packet, encode_publish
 
 __all__ = ["LatencyProbe"]
 
 API_VERSION = "2022-07-31"
 FIELD = "probe"
-POLL = 0.05  # seconds between API polls
+POLL = 0.02  # seconds between API polls
+DISCONNECT = encode_packet(Disconnect())
 
 
 class LatencyProbe:
@@ -92,7 +94,10 @@ class LatencyProbe:
         self.stop_sampling()
         self._stop.set()
         if self._sock is not None:
-            self._sock.close()  # ends the PUBACK reader
+            with contextlib.suppress(OSError):
+                self._sock.sendall(DISCONNECT)
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes the PUBACK reader; close() won't
+            self._sock.close()
             self._sock = None
         for thread in self._threads:
             thread.join(self.timeout)

@@ -53,6 +53,7 @@ class Tally:
     acked: int = 0
     acked_in_window: int = 0
     lost: int = 0
+    last_ack_at: float = 0.0  # time.monotonic() of the latest PUBACK
     latencies: list[float] = field(default_factory=list)
     acked_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -63,6 +64,7 @@ class Tally:
 
     def count_acks(self, count: int, now: float, deadline: float, latency: float) -> None:
         self.acked += count
+        self.last_ack_at = now
         if now <= deadline:
             self.acked_in_window += count
         if len(self.latencies) < MAX_LATENCY_SAMPLES:

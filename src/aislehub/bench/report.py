@@ -9,6 +9,7 @@ __all__ = ["render_json", "render_table"]
 
 _ROWS = (
     ("acked msg/s", "acked_per_s"),
+    ("acked msg/s, drain incl.", "acked_per_s_to_drain"),
     ("stored msg/s", "stored_per_s"),
     ("acked in window", "acked_in_window"),
     ("stored", "stored"),
@@ -16,10 +17,13 @@ _ROWS = (
     ("publish→queryable p50 (ms)", "latency_p50_ms"),
     ("publish→queryable p99 (ms)", "latency_p99_ms"),
     ("latency samples / missed", ("latency_samples", "latency_missed")),
+    ("latest-value API p50 (ms)", "api_latest_p50_ms"),
+    ("latest-value API p99 (ms)", "api_latest_p99_ms"),
     ("PUBACK p50 (ms)", "puback_p50_ms"),
     ("PUBACK p99 (ms)", "puback_p99_ms"),
     ("connections (failed)", ("connections", "connect_failures")),
     ("connect time (s)", "connect_s"),
+    ("setup incl. spawn (s)", "setup_s"),
     ("connections lost", "lost_connections"),
     ("subscriber received", "subscriber_received"),
 )
@@ -47,6 +51,7 @@ def render_table(figures: dict[str, Any]) -> str:
         f"publish→queryable over all runs: p50 {figures.get('latency_p50_ms')} ms, "
         f"p99 {figures.get('latency_p99_ms')} ms",
         f"aislehub plain / mosquitto: {_ratio(figures.get('ratio'))}",
+        f"aislehub TLS / mosquitto plain: {_ratio(figures.get('ratio_tls'))}",
     ]
     errors = [e for _, col in columns for e in col.get("errors") or []]
     if errors:

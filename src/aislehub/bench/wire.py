@@ -91,6 +91,7 @@ def message_topic(device_id: str, properties: dict[str, str] | None = None) -> s
 def telemetry_body(seq: int = 0, mid: str | None = None) -> bytes:
     """About 100 bytes of JSON a retail sensor might send (a cooler's readings)."""
     body: dict[str, object] = {
+        "outlet": "store-0042",
         "temperature": 4.25,
         "humidity": 61.5,
         "doorOpen": False,

@@ -29,6 +29,7 @@ from aislehub.hub import auth
 from aislehub.hub.links import Key, OnAck
 from aislehub.hub.sessions import SavedSession
 from aislehub.hub.twins import twin_document
+from aislehub.ingest.log import IngestLogError
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.protocol import iothub
 from aislehub.protocol.mqtt import (
@@ -283,7 +284,13 @@ class MqttConnection(asyncio.Protocol):
             properties,
             publish.payload,
         )
-        future = self.ctx.log.append(encode_record(record))
+        try:
+            future = self.ctx.log.append(encode_record(record))
+        except IngestLogError as exc:
+            # Not durable, so never acknowledged: the device resends after reconnecting.
+            self.ctx.metrics.inc("ingest_refused_total")
+            self.close(f"ingest log unavailable: {exc}")
+            return
         self.ctx.metrics.inc("telemetry_received_total")
         if publish.qos == 0 or publish.packet_id is None:
             return

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ router = APIRouter(tags=["Device telemetry"])
     summary="Get a telemetry value's last known value",
 )
 async def device_telemetry(device_id: DeviceId, name: Telemetry, caller: CallerDep) -> Json:
-    return _latest(caller, device_id, None, None, name)
+    return await _latest(caller, device_id, None, None, name)
 
 
 @router.get(
@@ -47,7 +48,7 @@ async def component_telemetry(
     name: Telemetry,
     caller: CallerDep,
 ) -> Json:
-    return _latest(caller, device_id, None, component, name)
+    return await _latest(caller, device_id, None, component, name)
 
 
 @router.get(
@@ -60,7 +61,7 @@ async def module_telemetry(
     name: Telemetry,
     caller: CallerDep,
 ) -> Json:
-    return _latest(caller, device_id, module, None, name)
+    return await _latest(caller, device_id, module, None, name)
 
 
 @router.get(
@@ -74,7 +75,7 @@ async def module_component_telemetry(
     name: Telemetry,
     caller: CallerDep,
 ) -> Json:
-    return _latest(caller, device_id, module, component, name)
+    return await _latest(caller, device_id, module, component, name)
 
 
 @router.get(
@@ -100,13 +101,22 @@ async def telemetry_history(
     since = _time("from", start) if start else until - DEFAULT_WINDOW
     if since > until:
         raise BadRequest(f"'from' ({iso_ms(since)}) is after 'to' ({iso_ms(until)}).")
-    rows = caller.ctx.telemetry.range(
-        caller.app_id, device_id, name, since, until, limit, component=component, module_id=module
+    # DuckDB releases the GIL while it scans: queries run in a worker thread, off the loop.
+    rows = await asyncio.to_thread(
+        caller.ctx.telemetry.range,
+        caller.app_id,
+        device_id,
+        name,
+        since,
+        until,
+        limit,
+        component,
+        module,
     )
     return {"value": [{"timestamp": iso_ms(ts), "value": value} for ts, value in rows]}
 
 
-def _latest(
+async def _latest(
     caller: Caller,
     device_id: str,
     module: str | None,
@@ -114,8 +124,8 @@ def _latest(
     name: str,
 ) -> Json:
     caller.device(device_id)
-    found = caller.ctx.telemetry.latest(
-        caller.app_id, device_id, name, component=component, module_id=module
+    found = await asyncio.to_thread(
+        caller.ctx.telemetry.latest, caller.app_id, device_id, name, component, module
     )
     if found is None:
         where = f"component {component!r} of " if component else ""
