@@ -47,6 +47,7 @@ def test_aislehub_phase_acks_and_stores_everything(figures: dict[str, Any], phas
     f = figures[phase]
     assert f["connections"] == 20 and f["connect_failures"] == 0
     assert f["acked_per_s"] > 0 and f["acked"] >= f["acked_in_window"] > 0
+    assert f["acked_per_s_to_drain"] > 0
     assert f["lost_connections"] == 0, f["errors"]
     assert f["stored"] >= f["acked"], "an acknowledged message is missing from the store"
     assert f["stored_per_s"] > 0

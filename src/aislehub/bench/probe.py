@@ -6,9 +6,10 @@ window closes it publishes ``{"probe": n}`` (QoS 1, ``n`` counting up) without w
 for earlier ones, and it keeps polling ``GET /api/devices/{id}/telemetry/probe``
 every ``POLL`` seconds. When the API shows ``v``, every probe ``n ≤ v`` still pending became
 queryable by now (one device's messages are stored in order): its sample is the time
-from its PUBLISH write to that answer. Samples therefore stay 100 ms apart however slow
-the store is, their resolution is the poll interval, and the probe adds 50 small requests
-a second to the server under test.
+from its PUBLISH write to that answer. Probes stay 100 ms apart however slow the store
+is (publishing and polling are separate threads); a sample's resolution is the poll
+interval plus one API answer; polls are sequential, so the probe adds at most 50 small
+requests a second to the server under test.
 
 The same probe tells when the store has caught up after a load: because the log is one
 ordered stream, once a probe published after the last acknowledged message is queryable,
@@ -65,9 +66,10 @@ class LatencyProbe:
         self._until = 0.0
         self._final = -1  # the catch-up probe: not a sample, it is sent after the load
         self._pending: dict[int, float] = {}  # probe value -> monotonic time of its PUBLISH
-        self._lock = threading.Lock()  # guards the socket's writes
+        self._lock = threading.Lock()  # guards _pending and the socket's writes
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._reader: threading.Thread | None = None
+        self._samplers: list[threading.Thread] = []
 
     @property
     def missed(self) -> int:
@@ -88,34 +90,40 @@ class LatencyProbe:
             raise ConnectionError(f"probe CONNACK refused: {reply.hex()}")
         sock.settimeout(None)
         self._sock = sock
-        self._spawn(self._drain_acks, "latency probe acks")  # plain socket: recv || send is safe
+        # A plain socket may be read in one thread while others write to it.
+        self._reader = self._spawn(self._drain_acks, "latency probe acks")
 
     def close(self) -> None:
         self.stop_sampling()
-        self._stop.set()
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.sendall(DISCONNECT)
                 self._sock.shutdown(socket.SHUT_RDWR)  # wakes the PUBACK reader; close() won't
             self._sock.close()
             self._sock = None
-        for thread in self._threads:
-            thread.join(self.timeout)
-        self._threads.clear()
+        if self._reader is not None:
+            self._reader.join(self.timeout)
+            self._reader = None
         self._api.close()
 
     def start_sampling(self, until: float) -> None:
-        """Publish a probe every ``interval`` until ``until`` (``time.monotonic``)."""
+        """Publish a probe every ``interval`` until ``until`` (``time.monotonic``) and poll.
+
+        Publishing and polling run in threads of their own, so a slow API answer delays
+        neither the next probe nor its timestamp.
+        """
         self._until = until
-        self._spawn(self._sample_loop, "latency probe")
+        self._samplers = [
+            self._spawn(self._publish_loop, "latency probe publisher"),
+            self._spawn(self._poll_loop, "latency probe poller"),
+        ]
 
     def stop_sampling(self) -> None:
-        """Stop publishing new probes; pending ones are resolved by :meth:`catch_up`."""
+        """Stop publishing and polling; pending probes are resolved by :meth:`catch_up`."""
         self._stop.set()
-        sampler = [t for t in self._threads if t.name == "latency probe"]
-        for thread in sampler:
+        for thread in self._samplers:
             thread.join(self.timeout + 5)
-            self._threads.remove(thread)
+        self._samplers = []
 
     # -- measurement ----------------------------------------------------------------------
     def catch_up(self, timeout: float) -> bool:
@@ -129,18 +137,21 @@ class LatencyProbe:
             time.sleep(POLL)
         return False
 
-    def _sample_loop(self) -> None:
+    def _publish_loop(self) -> None:
         next_publish = time.monotonic()
-        while not self._stop.is_set():
-            if next_publish <= time.monotonic() < self._until:
-                next_publish += self.interval
-                try:
-                    self._publish()
-                except OSError as exc:
-                    self.error = repr(exc)
-                    return
+        while not self._stop.wait(max(0.0, next_publish - time.monotonic())):
+            if time.monotonic() >= self._until:
+                return
+            next_publish += self.interval
+            try:
+                self._publish()
+            except OSError as exc:
+                self.error = repr(exc)
+                return
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(POLL):
             self._poll()
-            self._stop.wait(POLL)
 
     def _publish(self) -> int:
         assert self._sock is not None, "connect() first"
@@ -190,10 +201,11 @@ class LatencyProbe:
             except OSError:
                 return
 
-    def _spawn(self, target: Callable[[], None], name: str) -> None:
+    @staticmethod
+    def _spawn(target: Callable[[], None], name: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
-        self._threads.append(thread)
+        return thread
 
 
 def _recv_exactly(sock: socket.socket, count: int) -> bytes:
