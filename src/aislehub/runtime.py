@@ -85,6 +85,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     )
     api = _ApiServer(config)
     api_task = asyncio.create_task(api.serve(), name="api server")
+    events_task = asyncio.create_task(hub.run_event_writer(), name="device event writer")
     try:
         await gateway.start()
         while not api.started and not api_task.done():  # noqa: ASYNC110 - uvicorn has no event
@@ -96,6 +97,9 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         )
     finally:
         await gateway.stop()
+        events_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await events_task
         api.should_exit = True
         with contextlib.suppress(Exception):
             await api_task

@@ -191,7 +191,7 @@ class MqttConnection(asyncio.Protocol):
         if app is None:
             raise DeviceError("no application is configured")
         device = auth.authenticate_hub_device(
-            ctx.hub.store, app, identity.device_id, identity.module_id, connect.password
+            ctx.hub.credentials, app, identity.device_id, identity.module_id, connect.password
         )
         self._app_id, self._device_id, self._module_id = app.id, device.id, identity.module_id
         self.key = (app.id, device.id, identity.module_id or "")

@@ -40,19 +40,52 @@ def device_keys(store: MetadataStore, device: Device) -> list[str]:
     return derived_keys(group, device.id)
 
 
+class CredentialCache:
+    """Devices and their keys, so a reconnect storm does not query SQLite per CONNECT.
+
+    An entry is used only while the store's write generation is unchanged (any device or
+    group write in this process invalidates everything at once) and for at most ``ttl``
+    seconds, which bounds how long a change made by another process (the CLI) goes unseen.
+    """
+
+    def __init__(self, store: MetadataStore, ttl: float = 10.0, size: int = 200_000) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._size = size
+        self._generation = store.generation
+        self._entries: dict[tuple[str, str], tuple[float, Device | None, list[str]]] = {}
+
+    def lookup(self, app_id: str, device_id: str) -> tuple[Device | None, list[str]]:
+        now = time.monotonic()
+        if self._generation != self._store.generation or len(self._entries) > self._size:
+            self._entries.clear()
+            self._generation = self._store.generation
+        hit = self._entries.get((app_id, device_id))
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1], hit[2]
+        device = self._store.get_device(app_id, device_id)
+        keys = device_keys(self._store, device) if device is not None else []
+        self._entries[(app_id, device_id)] = (now, device, keys)
+        return device, keys
+
+
 def authenticate_hub_device(
-    store: MetadataStore, app: App, device_id: str, module_id: str | None, password: bytes | None
+    credentials: CredentialCache,
+    app: App,
+    device_id: str,
+    module_id: str | None,
+    password: bytes | None,
 ) -> Device:
     """The device behind a hub CONNECT, or AuthenticationFailed (→ CONNACK 5)."""
     if password is None:
         raise AuthenticationFailed("no SAS token in the CONNECT password")
-    device = store.get_device(app.id, device_id)
+    device, keys = credentials.lookup(app.id, device_id)
     if device is None:
         raise AuthenticationFailed(f"device {device_id!r} is not registered")
     if not device.enabled:
         raise AuthenticationFailed(f"device {device_id!r} is blocked")
     token = sas.parse_sas_token(_text(password))
-    sas.verify_hub_token(token, device_id, module_id, device_keys(store, device), time.time())
+    sas.verify_hub_token(token, device_id, module_id, keys, time.time())
     return device
 
 

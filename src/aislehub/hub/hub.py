@@ -6,14 +6,16 @@ current link; it answers device requests (twin GET, reported PATCH, method respo
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from aislehub.errors import NotFound
 from aislehub.hub import twins
+from aislehub.hub.auth import CredentialCache
 from aislehub.hub.links import DeviceLink, Key, LinkRegistry
 from aislehub.hub.methods import MethodInvoker
 from aislehub.hub.provisioning import ProvisioningService
@@ -35,12 +37,19 @@ class DeviceHub:
         self.methods = MethodInvoker(self.links, metrics)
         self.provisioning = ProvisioningService(store, assigned_hub)
         self.sessions = SessionStore()
+        self.credentials = CredentialCache(store)
         self._c2d_inflight: dict[Key, set[int]] = {}
+        # Devices that may have C2D messages waiting: the only ones a CONNECT queries for.
+        self._c2d_waiting = {(a, d, "") for a, d in store.devices_with_pending_c2d()}
+        self._events: list[tuple[str, str, str, Json, datetime]] = []
+        self._apps: tuple[int, list[App]] = (-1, [])
 
     # -- apps --------------------------------------------------------------------------
     def app_for_host(self, host: str) -> App | None:
         """The app a hub host name designates: by first DNS label, else the install's first."""
-        apps = self.store.list_apps()
+        if self._apps[0] != self.store.generation:
+            self._apps = (self.store.generation, self.store.list_apps())
+        apps = self._apps[1]
         label = host.split(".", 1)[0].lower()
         return next((a for a in apps if a.subdomain == label), apps[0] if apps else None)
 
@@ -53,15 +62,30 @@ class DeviceHub:
         if not resumed:
             self._c2d_inflight.pop(key, None)
         self.links.attach(key, link)
-        self.store.add_event(key[0], key[1], "connected", {"module": key[2]})
+        self.record_event(key, "connected", {"module": key[2]})
         self.deliver_pending_c2d(key)
 
     def disconnected(self, key: Key, link: DeviceLink, reason: str) -> None:
         if self.links.get(key) is link:
             self.links.detach(key, link)
-            self.store.add_event(
-                key[0], key[1], "disconnected", {"module": key[2], "reason": reason}
-            )
+            self.record_event(key, "disconnected", {"module": key[2], "reason": reason})
+
+    def record_event(self, key: Key, kind: str, detail: Json) -> None:
+        """Queue a connectivity event; ``flush_events`` stores the queue in one transaction."""
+        self._events.append((key[0], key[1], kind, detail, utcnow()))
+
+    def flush_events(self) -> None:
+        events, self._events = self._events, []
+        self.store.add_events(events)
+
+    async def run_event_writer(self, interval: float = 0.5) -> None:
+        """Store queued events every ``interval`` s (a reconnect storm costs one write)."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                self.flush_events()
+        finally:
+            self.flush_events()
 
     # -- twins -------------------------------------------------------------------------
     def twin(self, key: Key) -> Twin:
@@ -92,15 +116,20 @@ class DeviceHub:
         if self.store.get_device(key[0], key[1]) is None:
             raise NotFound(f"Device {key[1]!r} was not found.")
         seq = self.store.enqueue_c2d(key[0], key[1], properties, payload, utcnow() + ttl)
+        self._c2d_waiting.add(key)
         self.deliver_pending_c2d(key)
         return seq
 
     def deliver_pending_c2d(self, key: Key) -> None:
         link = self.links.get(key)
-        if link is None or key[2]:
+        if link is None or key[2] or key not in self._c2d_waiting:
+            return
+        pending = self.store.pending_c2d(key[0], key[1], utcnow())
+        if not pending:
+            self._c2d_waiting.discard(key)
             return
         inflight = self._c2d_inflight.setdefault(key, set())
-        for msg in self.store.pending_c2d(key[0], key[1], utcnow()):
+        for msg in pending:
             if msg.seq in inflight:
                 continue
             inflight.add(msg.seq)

@@ -116,6 +116,9 @@ def _row(obj: Any, table: sa.Table) -> Json:
 
 class MetadataStore:
     def __init__(self, url: str) -> None:
+        # Bumped by every write to devices or enrollment groups: caches of credentials
+        # compare it to know they are stale.
+        self.generation = 0
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -135,6 +138,7 @@ class MetadataStore:
 
     # -- apps --------------------------------------------------------------------------
     def create_app(self, app: App) -> App:
+        self.generation += 1
         self._write(sa.insert(apps).values(**_row(app, apps), created_at=utcnow()))
         return app
 
@@ -189,6 +193,7 @@ class MetadataStore:
 
     # -- enrollment groups -------------------------------------------------------------
     def put_group(self, group: EnrollmentGroup) -> EnrollmentGroup:
+        self.generation += 1
         group.etag = new_etag()
         key = (enrollment_groups.c.app_id == group.app_id) & (enrollment_groups.c.id == group.id)
         self._write(
@@ -206,6 +211,7 @@ class MetadataStore:
         return self._groups(enrollment_groups.c.app_id == app_id)
 
     def delete_group(self, app_id: str, group_id: str) -> bool:
+        self.generation += 1
         c = enrollment_groups.c
         with self.engine.begin() as conn:
             stmt = sa.delete(enrollment_groups).where((c.app_id == app_id) & (c.id == group_id))
@@ -217,6 +223,7 @@ class MetadataStore:
 
     # -- devices -----------------------------------------------------------------------
     def put_device(self, device: Device) -> Device:
+        self.generation += 1
         device.etag = new_etag()
         device.last_updated_at = utcnow()
         key = (devices.c.app_id == device.app_id) & (devices.c.id == device.id)
@@ -237,6 +244,7 @@ class MetadataStore:
         return int(next(self._rows(stmt))[0])
 
     def delete_device(self, app_id: str, device_id: str) -> bool:
+        self.generation += 1
         with self.engine.begin() as conn:
             key = (devices.c.app_id == app_id) & (devices.c.id == device_id)
             gone = conn.execute(sa.delete(devices).where(key)).rowcount > 0
@@ -369,6 +377,19 @@ class MetadataStore:
                 app_id=app_id, device_id=device_id, kind=kind, detail=detail, at=utcnow()
             )
         )
+
+    def add_events(self, rows: list[tuple[str, str, str, Json, datetime]]) -> None:
+        """Insert many (app_id, device_id, kind, detail, at) events in one transaction."""
+        if rows:
+            keys = ("app_id", "device_id", "kind", "detail", "at")
+            self._write(
+                sa.insert(device_events).values([dict(zip(keys, r, strict=True)) for r in rows])
+            )
+
+    def devices_with_pending_c2d(self) -> set[tuple[str, str]]:
+        c = c2d_messages.c
+        stmt = sa.select(c.app_id, c.device_id).where(c.state == "pending").distinct()
+        return {(r[0], r[1]) for r in self._rows(stmt)}
 
     def events(self, app_id: str, device_id: str) -> list[tuple[str, Json, datetime]]:
         c = device_events.c
