@@ -226,3 +226,33 @@ def test_bad_key_is_refused(server: Server, bad: str) -> None:
     with pytest.raises(CredentialError):
         client.connect()
     client.shutdown()
+
+
+def test_module_client_telemetry_and_module_twin(server: Server) -> None:
+    from azure.iot.device import IoTHubModuleClient
+
+    _, key = provision(server, "gateway-1")
+    client = IoTHubModuleClient.create_from_connection_string(
+        f"HostName={server.host};DeviceId=gateway-1;ModuleId=camera;SharedAccessKey={key}",
+        server_verification_cert=server.ca_pem,
+    )
+    client.connect()
+    try:
+        client.send_message('{"people": 3}')
+        client.patch_twin_reported_properties({"fps": 15})
+        got = wait_until(
+            lambda: (
+                server.client()
+                .get("/devices/gateway-1/modules/camera/telemetry/people")
+                .json()
+                .get("value")
+            ),
+            5,
+        )
+        assert got == 3
+        with server.client() as api:
+            props = api.get("/devices/gateway-1/modules/camera/properties").json()
+            assert props["fps"] == 15
+            assert "fps" not in api.get("/devices/gateway-1/properties").json()
+    finally:
+        client.shutdown()
