@@ -73,8 +73,16 @@ class Server:
         )
 
     def start(self) -> None:
-        log = (self.data_dir / "server.log").open("ab")
-        self.proc = subprocess.Popen(
+        with (self.data_dir / "server.log").open("ab") as log:
+            self.proc = self._spawn(log)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ready"):
+            self.stop(signal.SIGKILL)
+            raise RuntimeError(f"server did not start: {line!r}; see {self.data_dir}/server.log")
+
+    def _spawn(self, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             aislehub(
                 "serve",
                 "--data-dir",
@@ -90,11 +98,6 @@ class Server:
             stderr=log,
             env={**os.environ, **(self.env or {})},
         )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("ready"):
-            self.proc.kill()
-            raise RuntimeError(f"server did not start: {line!r}; see {self.data_dir}/server.log")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None
@@ -102,6 +105,8 @@ class Server:
         try:
             return self.proc.wait(30)
         finally:
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
 
     def kill9(self) -> None:
