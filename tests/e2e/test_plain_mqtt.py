@@ -152,6 +152,7 @@ def test_bad_packets_close_only_that_connection(server: Server, case: str) -> No
     }[case]
     assert metric(server, counter) == 1
     good.close()
+    bad.close()
 
 
 def test_invalid_json_is_kept_raw_and_counted(server: Server) -> None:
@@ -244,6 +245,7 @@ def test_overloaded_server_answers_connack_3(server: Server) -> None:
     packet, _ = decode_packet(sock.recv(4), 1024)
     assert packet == ConnAck(session_present=False, return_code=3)
     assert closed_by_server(sock)
+    sock.close()
     first.close()
 
 
@@ -262,3 +264,4 @@ def test_silent_connection_is_closed_after_one_and_a_half_keep_alives(server: Se
     assert sock.recv(4) == b"\x20\x02\x00\x00"
     assert closed_by_server(sock)
     assert 1.4 < time.monotonic() - started < 4.0  # [MQTT-3.1.2-24]: 1.5 × keep-alive
+    sock.close()

@@ -120,11 +120,23 @@ class MqttConnection(asyncio.Protocol):
             self._fail("mqtt_protocol_errors_total", exc)
         self._flush()
 
-    def pause_writing(self) -> None:  # the socket's send buffer is full
-        self._set_paused(True)
+    def pause_writing(self) -> None:
+        # The device does not read what we send (acks, twin replies): stop reading its
+        # requests until it does, so one slow device cannot grow our buffers without bound.
+        self._paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        self._set_paused(False)
+        self._paused = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self._closed:
+            return
+        if self._paused or self._pending_acks > MAX_PENDING_ACKS:
+            self.transport.pause_reading()
+        elif self._pending_acks <= MAX_PENDING_ACKS // 2:
+            self.transport.resume_reading()
 
     # -- DeviceLink --------------------------------------------------------------------
     def publish(
@@ -296,8 +308,8 @@ class MqttConnection(asyncio.Protocol):
             return
         packet_id = publish.packet_id
         self._pending_acks += 1
-        if self._pending_acks > MAX_PENDING_ACKS and self.transport is not None:
-            self.transport.pause_reading()
+        if self._pending_acks > MAX_PENDING_ACKS:
+            self._update_reading()
         future.add_done_callback(lambda f: self._ack_durable(f, packet_id))
 
     def _ack_durable(self, future: asyncio.Future[int], packet_id: int) -> None:
@@ -311,8 +323,8 @@ class MqttConnection(asyncio.Protocol):
             self.close(f"ingest log failed: {reason}")
             return
         self.session.ack_publish(packet_id)
-        if self._pending_acks <= MAX_PENDING_ACKS // 2 and self.transport is not None:
-            self.transport.resume_reading()
+        if self._pending_acks == MAX_PENDING_ACKS // 2:
+            self._update_reading()
         self._schedule_flush()
 
     def _ack_now(self, publish: Publish) -> None:
@@ -340,9 +352,6 @@ class MqttConnection(asyncio.Protocol):
             self._flush()
             self.close("websocket closed")
         return mqtt
-
-    def _set_paused(self, paused: bool) -> None:
-        self._paused = paused
 
     def _fail(self, counter: str, exc: Exception) -> None:
         log.warning("dropping %s (%s): %s", self._device_id or "?", self.peer, exc)
