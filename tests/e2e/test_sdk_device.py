@@ -22,6 +22,9 @@ from tests.servers import Server, aislehub, wait_until
 
 MODEL_ID = "dtmi:aislehub:test:Cooler;1"
 
+# The SDK (paho-mqtt 1.6 underneath) leaves its internal socket pairs to the garbage collector.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
 
 def group_key(server: Server) -> str:
     with server.client() as api:
@@ -61,10 +64,18 @@ def connect(server: Server, device_id: str, **kwargs: Any) -> IoTHubDeviceClient
     return client
 
 
-def latest(server: Server, device_id: str, name: str, component: str | None = None) -> Any:
+def latest(
+    server: Server,
+    device_id: str,
+    name: str,
+    component: str | None = None,
+    module: str | None = None,
+) -> Any:
     path = f"/devices/{device_id}/telemetry/{name}"
     if component:
         path = f"/devices/{device_id}/components/{component}/telemetry/{name}"
+    if module:
+        path = f"/devices/{device_id}/modules/{module}/telemetry/{name}"
     with server.client() as api:
         r = api.get(path)
     return r.json() if r.status_code == 200 else None
@@ -240,16 +251,8 @@ def test_module_client_telemetry_and_module_twin(server: Server) -> None:
     try:
         client.send_message('{"people": 3}')
         client.patch_twin_reported_properties({"fps": 15})
-        got = wait_until(
-            lambda: (
-                server.client()
-                .get("/devices/gateway-1/modules/camera/telemetry/people")
-                .json()
-                .get("value")
-            ),
-            5,
-        )
-        assert got == 3
+        got = wait_until(lambda: latest(server, "gateway-1", "people", module="camera"), 5)
+        assert got["value"] == 3
         with server.client() as api:
             props = api.get("/devices/gateway-1/modules/camera/properties").json()
             assert props["fps"] == 15
