@@ -7,6 +7,7 @@
     │   ├── NeedMoreData              not an error: the buffer holds only a prefix of a packet
     │   ├── MalformedPacket           bytes that no valid packet starts with
     │   └── PacketTooLarge            remaining length over our limit
+    ├── ModelError / ModelErrors      a DTDL document breaks a rule (aislehub.models.errors)
     ├── DeviceError                   a device did something we refuse (→ MQTT reason code)
     │   ├── AuthenticationFailed      bad SAS token, unknown device, disabled device (CONNACK 5)
     │   ├── ServerBusy                overloaded; retry later (CONNACK 3)
