@@ -1,4 +1,5 @@
-"""Device and enrollment-group administration on an install's metadata store (CLI side)."""
+"""Device, enrollment-group and device-template administration on an install's metadata
+store (CLI side)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aislehub.errors import ApiError
 from aislehub.hub.auth import derived_keys, device_keys
+from aislehub.hub.templates import TemplateCatalog
 from aislehub.install import Install, new_group_key
+from aislehub.models import is_device_template, template_from_dtdl
 from aislehub.store.metadata import Device, EnrollmentGroup, MetadataStore
+from aislehub.store.templates import TemplateRecord
 
 
 def _open(data_dir: Path) -> tuple[Install, MetadataStore]:
@@ -52,6 +57,8 @@ def device_command(data_dir: Path, args: argparse.Namespace) -> int:
         if args.action == "create":
             if device is not None:
                 return _fail(f"device {args.device_id!r} already exists")
+            if args.template and not store.templates.exists(install.app_id, args.template):
+                return _fail(f"device template {args.template!r} was not found")
             device = Device(
                 install.app_id,
                 args.device_id,
@@ -136,4 +143,66 @@ def _group_json(g: EnrollmentGroup) -> dict[str, Any]:
     }
 
 
-__all__ = ["derived_keys", "device_command", "enrollment_command"]
+def template_command(data_dir: Path, args: argparse.Namespace) -> int:
+    install, store = _open(data_dir)
+    try:
+        if args.action == "list":
+            records = store.templates.page(install.app_id, 0, 1_000_000)
+            _out([_template_json(store, t) for t in records])
+            return 0
+        if not args.target:
+            what = "a file" if args.action == "import" else "a template id"
+            return _fail(f"template {args.action} needs {what}")
+        if args.action == "import":
+            return _import_template(install, store, Path(args.target), args.id)
+        catalog = TemplateCatalog(store)
+        if args.action == "delete":
+            catalog.delete(install.app_id, args.target)
+            return 0
+        record = store.templates.get(install.app_id, args.target)
+        if record is None:
+            return _fail(f"device template {args.target!r} was not found")
+        _out(record.document | {"etag": record.etag})
+        return 0
+    except ApiError as exc:
+        return _fail(exc.message)
+    finally:
+        store.close()
+
+
+def _import_template(
+    install: Install, store: MetadataStore, path: Path, template_id: str | None
+) -> int:
+    """An IoT Central template export, or plain DTDL (an Interface or an array of them)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read {path}: {exc}")
+    if is_device_template(doc):
+        body = dict(doc)
+        template_id = template_id or body.get("@id")
+    else:
+        try:
+            body = template_from_dtdl(doc, template_id)
+        except ValueError as exc:
+            return _fail(f"{path}: {exc}")
+        template_id = body["@id"]
+    if not isinstance(template_id, str):
+        return _fail(f"{path} has no @id: give the template id with --id")
+    record = TemplateCatalog(store).publish(install.app_id, template_id, body)
+    _out(_template_json(store, record))
+    return 0
+
+
+def _template_json(store: MetadataStore, t: TemplateRecord) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "displayName": t.display_name,
+        "capabilityModelId": t.capability_model_id,
+        "version": t.version,
+        "etag": t.etag,
+        "devices": store.templates.devices_using(t.app_id, t.id),
+    }
+
+
+__all__ = ["derived_keys", "device_command", "enrollment_command", "template_command"]

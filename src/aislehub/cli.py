@@ -82,6 +82,12 @@ def cmd_enrollment(args: argparse.Namespace) -> int:
     return admin.enrollment_command(Path(args.data_dir), args)
 
 
+def cmd_template(args: argparse.Namespace) -> int:
+    from aislehub import admin
+
+    return admin.template_command(Path(args.data_dir), args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from aislehub.bench import main as bench_main
 
@@ -127,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("group_id", nargs="?")
     p.add_argument("--display-name")
     p.add_argument("--type", choices=["iot", "iotEdge"], default="iot")
+
+    p = command("template", cmd_template, "manage device templates")
+    p.add_argument("action", choices=["list", "show", "import", "delete"])
+    p.add_argument(
+        "target", nargs="?", help="import: a DTDL or IoT Central template file; else an id"
+    )
+    p.add_argument("--id", help="import: the template id (default: the file's @id)")
 
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
     p.add_argument("scenario", choices=["ingest"])

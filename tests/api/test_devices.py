@@ -10,6 +10,7 @@ import pytest
 from aislehub.hub.auth import DEFAULT_GROUP
 from aislehub.protocol import sas
 from tests.api.conftest import BASE_URL, Api, Env
+from tests.api.template_samples import controller_template
 from tests.api.test_auth_and_errors import assert_error
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +35,7 @@ async def test_put_bare_creates_enabled_unassociated_device(api: Api) -> None:
 
 
 async def test_put_replaces_and_ignores_read_only_fields(api: Api) -> None:
+    await api.put("/deviceTemplates/dtmi:contoso:Thermostat;1", json=controller_template())
     body = {
         "id": "other",
         "provisioned": True,
@@ -51,6 +53,7 @@ async def test_put_replaces_and_ignores_read_only_fields(api: Api) -> None:
 
 
 async def test_patch_is_a_merge_patch(api: Api) -> None:
+    await api.put("/deviceTemplates/dtmi:x;1", json=controller_template())
     await api.put(
         "/devices/d1",
         json={"displayName": "One", "template": "dtmi:x;1", "organizations": ["plant-a"]},

@@ -21,6 +21,7 @@ from aislehub.protocol.mqtt import (
     encode_packet,
 )
 from aislehub.protocol.sas import generate_sas_token
+from tests.api.template_samples import CONTROLLER, controller_template
 from tests.servers import Server, wait_until
 
 
@@ -35,10 +36,13 @@ def sas(server: Server, device_id: str, key: str, ttl: int = 3600) -> str:
     return generate_sas_token(f"{server.host}/devices/{device_id}", key, int(time.time()) + ttl)
 
 
-def paho_client(server: Server, device_id: str, password: str) -> tuple[mqtt.Client, Any]:
+def paho_client(
+    server: Server, device_id: str, password: str, model_id: str | None = None
+) -> tuple[mqtt.Client, Any]:
     connacks: queue.Queue[int] = queue.Queue()
     client = mqtt.Client(client_id=device_id, clean_session=False, protocol=mqtt.MQTTv311)
-    client.username_pw_set(f"{server.host}/{device_id}/?api-version=2021-04-12", password)
+    query = "api-version=2021-04-12" + (f"&model-id={model_id}" if model_id else "")
+    client.username_pw_set(f"{server.host}/{device_id}/?{query}", password)
     client.on_connect = lambda c, u, f, rc: connacks.put(rc)
     client.connect(server.host, server.plain_port, keepalive=30)
     client.loop_start()
@@ -95,6 +99,28 @@ def test_bad_credentials_get_connack_5(server: Server) -> None:
             client.loop_stop()
             client.disconnect()
     assert metric(server, "mqtt_connect_refused_total") >= 2
+
+
+def test_model_id_assigns_the_template_and_a_blocked_device_cannot_reconnect(
+    server: Server,
+) -> None:
+    with server.client() as api:
+        r = api.put(f"/deviceTemplates/{CONTROLLER}", json=controller_template())
+        assert r.status_code == 200, r.text
+    key = create_device(server, "therm-1")
+    client, connacks = paho_client(server, "therm-1", sas(server, "therm-1", key), CONTROLLER)
+    disconnects: queue.Queue[int] = queue.Queue()
+    client.on_disconnect = lambda c, u, rc: disconnects.put(rc)
+    try:
+        assert connacks.get(timeout=5) == 0
+        with server.client() as api:
+            assert api.get("/devices/therm-1").json()["template"] == CONTROLLER
+            assert api.patch("/devices/therm-1", json={"enabled": False}).status_code == 200
+        disconnects.get(timeout=5)  # blocking drops the live connection at once ...
+        assert connacks.get(timeout=10) == 5  # ... and paho's reconnect is refused
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def raw_connect(server: Server, device_id: str, key: str) -> socket.socket:

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aislehub.hub.property_view import properties_view
 from aislehub.hub.twins import (
     apply_desired,
     apply_reported,
     merge_patch,
-    properties_view,
     twin_document,
 )
 from aislehub.store.metadata import Twin

@@ -21,6 +21,7 @@ from aislehub.api.tokens import authenticate
 from aislehub.errors import BadRequest, NotFound
 from aislehub.hub.hub import DeviceHub
 from aislehub.hub.links import Key
+from aislehub.hub.templates import CompiledTemplate, is_template_id
 from aislehub.metrics import Metrics
 from aislehub.store.metadata import ApiToken, App, Device, MetadataStore
 
@@ -37,6 +38,7 @@ API_VERSIONS = (
 
 # IoT Hub device-id rules: a safe superset of IoT Central's (contract §1.10).
 _DEVICE_ID = re.compile(r"[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}")
+_TEMPLATE_ID_MAX = 512  # the devices.template and device_templates.id column width
 
 
 class TelemetryReader(Protocol):
@@ -102,6 +104,10 @@ class Caller:
             raise NotFound(f"Device {device_id!r} was not found.")
         return device
 
+    def template_of(self, device: Device) -> CompiledTemplate | None:
+        """The parsed template of a device, or None for an unassociated device."""
+        return self.ctx.hub.templates.for_device(device)
+
 
 class InvalidApiVersion(BadRequest):
     code = "InvalidApiVersion"
@@ -164,7 +170,27 @@ def check_device_id(device_id: str) -> None:
         )
 
 
+async def template_id_param(
+    template_id: Annotated[
+        str,
+        Path(
+            alias="deviceTemplateId",
+            description="A DTMI such as dtmi:contoso:Thermostat;1, raw or percent-encoded",
+        ),
+    ],
+) -> str:
+    """Template ids carry ``:`` and ``;`` and arrive raw or percent-encoded (contract §1.1);
+    the ASGI server has decoded them by now."""
+    if len(template_id) > _TEMPLATE_ID_MAX or not is_template_id(template_id):
+        raise BadRequest(
+            f"Device template id {template_id!r} is invalid: use a DTMI such as "
+            "dtmi:contoso:Thermostat;1 (at most 512 characters)."
+        )
+    return template_id
+
+
 CallerDep = Annotated[Caller, Depends(current_caller)]
+TemplateId = Annotated[str, Depends(template_id_param)]
 DeviceId = Annotated[str, Depends(device_id_param)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 # Both application/json and application/merge-patch+json are parsed (contract §1.3).

@@ -90,6 +90,17 @@ class EnrollmentGroupBody(Body):
     etag: StrictStr | None = None
 
 
+class DeviceGroupBody(Body):
+    """``DeviceGroup`` (§2.9): ``displayName`` and ``filter`` required."""
+
+    display_name: DisplayName
+    # The parser bounds the filter (query.device_filter.MAX_LENGTH) with a positioned error.
+    filter: StrictStr
+    description: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    organizations: Annotated[list[StrictStr], Field(max_length=1)] = []
+    etag: StrictStr | None = None
+
+
 class CommandBody(Body):
     """``DeviceCommand`` as sent to run one (§2.5); all fields optional."""
 

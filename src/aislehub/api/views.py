@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from aislehub.store.device_groups import DeviceGroup
 from aislehub.store.metadata import ApiToken, Device, EnrollmentGroup
+from aislehub.store.templates import TemplateRecord, TemplateVersion
 
 Json = dict[str, Any]
 
@@ -47,4 +49,32 @@ def token_view(token: ApiToken, secret: str | None = None) -> Json:
     view: Json = {"id": token.id, "roles": token.roles, "expiry": iso_ms(token.expiry)}
     if secret is not None:
         view["token"] = secret
+    return view
+
+
+def template_view(record: TemplateRecord) -> Json:
+    """A ``DeviceTemplate`` (§2.8): the stored document, ``@id`` = the path id, the etag."""
+    return {"@id": record.id, **record.document, "etag": record.etag}
+
+
+def template_version_view(version: TemplateVersion) -> Json:
+    return {
+        "version": version.version,
+        "etag": version.etag,
+        "created": iso_ms(version.created_at),
+        "document": version.document,
+    }
+
+
+def device_group_view(group: DeviceGroup) -> Json:
+    """A ``DeviceGroup`` (§2.9)."""
+    view: Json = {
+        "id": group.id,
+        "etag": group.etag,
+        "displayName": group.display_name,
+        "filter": group.filter,
+        "organizations": list(group.organizations),
+    }
+    if group.description is not None:
+        view["description"] = group.description
     return view

@@ -206,6 +206,8 @@ class MqttConnection(asyncio.Protocol):
             ctx.hub.credentials, app, identity.device_id, identity.module_id, connect.password
         )
         self._app_id, self._device_id, self._module_id = app.id, device.id, identity.module_id
+        if identity.module_id is None:  # a PnP device names its model (contract §2.5)
+            ctx.hub.announce_model(device, identity.model_id)
         self.key = (app.id, device.id, identity.module_id or "")
         self.keep_alive_timeout = self.session.keep_alive_timeout
         previous = ctx.hub.links.get(self.key)

@@ -20,9 +20,10 @@ from aislehub.hub.links import DeviceLink, Key, LinkRegistry
 from aislehub.hub.methods import MethodInvoker
 from aislehub.hub.provisioning import ProvisioningService
 from aislehub.hub.sessions import SessionStore
+from aislehub.hub.templates import TemplateCatalog
 from aislehub.metrics import Metrics
 from aislehub.protocol import iothub
-from aislehub.store.metadata import App, Json, MetadataStore, Twin, utcnow
+from aislehub.store.metadata import App, Device, Json, MetadataStore, Twin, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ class DeviceHub:
         self.metrics = metrics
         self.links = LinkRegistry()
         self.methods = MethodInvoker(self.links, metrics)
-        self.provisioning = ProvisioningService(store, assigned_hub)
+        self.templates = TemplateCatalog(store)
+        self.provisioning = ProvisioningService(store, self.templates, assigned_hub)
         self.sessions = SessionStore()
         self.credentials = CredentialCache(store)
         self._c2d_inflight: dict[Key, set[int]] = {}
@@ -69,6 +71,22 @@ class DeviceHub:
         if self.links.get(key) is link:
             self.links.detach(key, link)
             self.record_event(key, "disconnected", {"module": key[2], "reason": reason})
+
+    def announce_model(self, device: Device, model_id: str | None) -> None:
+        """A hub CONNECT named a PnP model (``model-id``): note it, and give an unassociated
+        device the matching template. Writes only when something changes: this runs on
+        every CONNECT, and ``device`` is the credential cache's copy, updated in place."""
+        if not model_id or (device.model_id == model_id and device.template is not None):
+            return
+        template = None if device.template else self.templates.match(device.app_id, model_id)
+        if device.model_id == model_id and template is None:
+            return
+        assigned = self.store.templates.note_model(device.app_id, device.id, model_id, template)
+        device.model_id = model_id
+        if assigned:
+            device.template = template
+            detail = {"template": template, "modelId": model_id, "source": "connect"}
+            self.record_event((device.app_id, device.id, ""), "templateAssigned", detail)
 
     def record_event(self, key: Key, kind: str, detail: Json) -> None:
         """Queue a connectivity event; ``flush_events`` stores the queue in one transaction."""

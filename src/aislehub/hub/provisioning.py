@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aislehub.hub.templates import TemplateCatalog
 from aislehub.store.metadata import App, Device, MetadataStore, utcnow
 
 OPERATION_TTL_S = 300.0
@@ -37,8 +38,9 @@ def iso(ts: datetime) -> str:
 
 
 class ProvisioningService:
-    def __init__(self, store: MetadataStore, assigned_hub: str) -> None:
+    def __init__(self, store: MetadataStore, templates: TemplateCatalog, assigned_hub: str) -> None:
         self._store = store
+        self._templates = templates
         self._hub = assigned_hub
         self._operations: dict[str, Registration] = {}
 
@@ -58,20 +60,7 @@ class ProvisioningService:
             )
         status = "assigned" if device.enabled else "disabled"
         if device.enabled:
-            device.provisioned = True
-            device.provisioned_at = now
-            model_id = payload.get("modelId") if isinstance(payload, dict) else None
-            if isinstance(model_id, str):
-                device.model_id = model_id
-            if group_id is not None and device.attestation is None:
-                device.enrollment_group_id = group_id
-            self._store.put_device(device)
-            self._store.add_event(
-                app.id,
-                device.id,
-                "provisioned",
-                {"enrollmentGroup": group_id, "modelId": device.model_id},
-            )
+            self._provisioned(device, group_id, payload, now)
         registration = Registration(
             app.id,
             registration_id,
@@ -86,6 +75,35 @@ class ProvisioningService:
         operation_id = f"4.{secrets.token_hex(8)}.{secrets.token_hex(16)}"
         self._operations[operation_id] = registration
         return operation_id, registration
+
+    def _provisioned(
+        self, device: Device, group_id: str | None, payload: Any, now: datetime
+    ) -> None:
+        device.provisioned = True
+        device.provisioned_at = now
+        model_id = payload.get("modelId") if isinstance(payload, dict) else None
+        if isinstance(model_id, str):
+            device.model_id = model_id
+        if group_id is not None and device.attestation is None:
+            device.enrollment_group_id = group_id
+        assigned = self._assign_template(device)
+        self._store.put_device(device)
+        self._store.add_event(
+            device.app_id,
+            device.id,
+            "provisioned",
+            {"enrollmentGroup": group_id, "modelId": device.model_id},
+        )
+        if assigned:
+            detail = {"template": device.template, "modelId": device.model_id, "source": "dps"}
+            self._store.add_event(device.app_id, device.id, "templateAssigned", detail)
+
+    def _assign_template(self, device: Device) -> bool:
+        """Auto-assignment (DESIGN §1): the template of the announced model, if any."""
+        if device.template is not None or device.model_id is None:
+            return False
+        device.template = self._templates.match(device.app_id, device.model_id)
+        return device.template is not None
 
     def poll(self, app: App, registration_id: str, operation_id: str) -> Registration | None:
         registration = self._operations.get(operation_id)

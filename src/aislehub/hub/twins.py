@@ -2,16 +2,20 @@
 
 IoT Hub semantics: a PATCH merges recursively, ``null`` removes a key, and each side keeps
 its own ``$version`` that grows by one per accepted patch. Metadata keeps the last update
-time of every top-level property (and of each property inside a PnP component).
+time of every top-level property (and of each property inside a PnP component), and on the
+desired side the ``$version`` that last wrote it: a device acknowledges a writable property
+with ``av`` = the version of the patch that carried it (PnP convention, contract §2.5), so
+acknowledgement tracking compares with that version, not with the twin's latest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aislehub.store.metadata import Json, Twin
+from aislehub.store.rows import iso_stamp
 
 
 def merge_patch(target: Json, patch: Mapping[str, Any]) -> Json:
@@ -41,8 +45,7 @@ def _touched_paths(patch: Mapping[str, Any]) -> list[str]:
 
 
 def _stamp(updated: dict[str, str], patch: Mapping[str, Any], now: datetime) -> dict[str, str]:
-    stamp = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {**updated, **dict.fromkeys(_touched_paths(patch), stamp)}
+    return {**updated, **dict.fromkeys(_touched_paths(patch), iso_stamp(now))}
 
 
 def apply_reported(twin: Twin, patch: Mapping[str, Any], now: datetime) -> Twin:
@@ -53,17 +56,20 @@ def apply_reported(twin: Twin, patch: Mapping[str, Any], now: datetime) -> Twin:
         reported=merge_patch(twin.reported, patch),
         reported_version=twin.reported_version + 1,
         reported_updated=_stamp(twin.reported_updated, patch, now),
+        desired_versions=twin.desired_versions,
     )
 
 
 def apply_desired(twin: Twin, patch: Mapping[str, Any], now: datetime) -> Twin:
+    version = twin.desired_version + 1
     return Twin(
         desired=merge_patch(twin.desired, patch),
-        desired_version=twin.desired_version + 1,
+        desired_version=version,
         desired_updated=_stamp(twin.desired_updated, patch, now),
         reported=twin.reported,
         reported_version=twin.reported_version,
         reported_updated=twin.reported_updated,
+        desired_versions={**twin.desired_versions, **dict.fromkeys(_touched_paths(patch), version)},
     )
 
 
@@ -73,35 +79,3 @@ def twin_document(twin: Twin) -> Json:
         "desired": {**twin.desired, "$version": twin.desired_version},
         "reported": {**twin.reported, "$version": twin.reported_version},
     }
-
-
-def properties_view(twin: Twin) -> Json:
-    """IoT Central's device-properties shape: reported values plus ``$metadata`` per level."""
-    view: Json = {}
-    meta: Json = {}
-    for key, value in twin.reported.items():
-        if isinstance(value, dict) and value.get("__t") == "c":
-            view[key] = _component_view(key, value, twin)
-        else:
-            view[key] = value
-            meta[key] = {"lastUpdateTime": twin.reported_updated.get(key)}
-    for key, value in twin.desired.items():
-        if isinstance(value, dict) and value.get("__t") == "c":
-            comp = view.setdefault(key, {"$metadata": {}})
-            for prop, desired in value.items():
-                if prop != "__t":
-                    comp["$metadata"].setdefault(prop, {}).update(
-                        desiredValue=desired, desiredVersion=twin.desired_version
-                    )
-        else:
-            meta.setdefault(key, {}).update(desiredValue=value, desiredVersion=twin.desired_version)
-    view["$metadata"] = meta
-    return view
-
-
-def _component_view(name: str, reported: Json, twin: Twin) -> Json:
-    comp: Json = {k: v for k, v in reported.items() if k != "__t"}
-    comp["$metadata"] = {
-        k: {"lastUpdateTime": twin.reported_updated.get(f"{name}/{k}")} for k in comp
-    }
-    return comp

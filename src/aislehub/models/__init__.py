@@ -15,8 +15,8 @@ Layers, bottom up (this package imports nothing of ours but ``aislehub.errors``)
   ``interfaces`` — a recursive descent over the JSON that reports every broken rule with its path.
 * ``resolve`` — cross-document checks (references, cycles, depth, inherited names).
 * ``parser`` (``parse_models``), ``modelset`` (``ModelSet``, flattened views),
-  ``iotcentral`` (device-template import), ``values`` + ``geo`` + ``temporal``
-  (``validate_value``).
+  ``iotcentral`` (device-template import), ``dtdl_import`` (plain DTDL → a template
+  document), ``values`` + ``geo`` + ``temporal`` (``validate_value``).
 
 Where the specification leaves room, we chose (each choice is explained where it is made):
 
@@ -36,6 +36,7 @@ Where the specification leaves room, we chose (each choice is explained where it
 
 from __future__ import annotations
 
+from aislehub.models.dtdl_import import is_device_template, template_from_dtdl
 from aislehub.models.elements import (
     ArraySchema,
     Command,
@@ -87,7 +88,9 @@ __all__ = [
     "Schema",
     "Telemetry",
     "Text",
+    "is_device_template",
     "load_iot_central_template",
     "parse_models",
+    "template_from_dtdl",
     "validate_value",
 ]

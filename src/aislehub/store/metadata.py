@@ -8,35 +8,32 @@ writer, so SQLite never sees two writers at once.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from aislehub.store import migrate
+from aislehub.store.cloud_properties import CloudPropertyStore
+from aislehub.store.device_groups import DeviceGroupStore
+from aislehub.store.rows import Json as Json
+from aislehub.store.rows import Tables, new_etag
+from aislehub.store.rows import aware as _aware
+from aislehub.store.rows import utcnow as utcnow
 from aislehub.store.schema import (
     api_tokens,
     apps,
     c2d_messages,
+    cloud_properties,
     command_history,
     device_events,
     devices,
     enrollment_groups,
     twins,
 )
-
-Json = dict[str, Any]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_etag() -> str:
-    return secrets.token_hex(8)
+from aislehub.store.templates import TemplateStore
 
 
 @dataclass(slots=True)
@@ -85,6 +82,8 @@ class Twin:
     reported: Json = field(default_factory=dict)
     reported_version: int = 1
     reported_updated: dict[str, str] = field(default_factory=dict)
+    # property path ("p" or "component/p") -> the desired $version that last wrote it
+    desired_versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -103,38 +102,29 @@ class C2DMessage:
     expires_at: datetime
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _row(obj: Any, table: sa.Table) -> Json:
     return {c.name: getattr(obj, c.name) for c in table.columns if hasattr(obj, c.name)}
 
 
-class MetadataStore:
+class MetadataStore(Tables):
+    """Devices, twins and the rest; ``templates``, ``groups`` and ``cloud`` hold the
+    device templates, device groups and cloud properties over the same engine."""
+
     def __init__(self, url: str) -> None:
         # Bumped by every write to devices or enrollment groups: caches of credentials
         # compare it to know they are stale.
         self.generation = 0
-        self.engine = sa.create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        migrate.upgrade(self.engine)
+        engine = sa.create_engine(url)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        migrate.upgrade(engine)
+        super().__init__(engine)
+        self.templates = TemplateStore(engine)
+        self.groups = DeviceGroupStore(engine)
+        self.cloud = CloudPropertyStore(engine)
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def _rows(self, stmt: sa.Executable) -> Iterator[Any]:
-        with self.engine.connect() as conn:
-            yield from conn.execute(stmt)
-
-    def _write(self, *stmts: sa.Executable) -> None:
-        with self.engine.begin() as conn:
-            for stmt in stmts:
-                conn.execute(stmt)
 
     # -- apps --------------------------------------------------------------------------
     def create_app(self, app: App) -> App:
@@ -236,8 +226,16 @@ class MetadataStore:
         found = self._devices((devices.c.app_id == app_id) & (devices.c.id == device_id), 0, 1)
         return found[0] if found else None
 
-    def list_devices(self, app_id: str, offset: int = 0, limit: int = 25) -> list[Device]:
-        return self._devices(devices.c.app_id == app_id, offset, limit)
+    def list_devices(
+        self,
+        app_id: str,
+        offset: int = 0,
+        limit: int = 25,
+        where: sa.ColumnElement[bool] | None = None,
+    ) -> list[Device]:
+        """A page of the app's devices by id; ``where`` narrows them (device-group filters)."""
+        clause = devices.c.app_id == app_id
+        return self._devices(clause if where is None else clause & where, offset, limit)
 
     def count_devices(self, app_id: str) -> int:
         stmt = sa.select(sa.func.count()).select_from(devices).where(devices.c.app_id == app_id)
@@ -254,6 +252,10 @@ class MetadataStore:
             conn.execute(sa.delete(c2d_messages).where(ckey))
             hkey = (command_history.c.app_id == app_id) & (command_history.c.device_id == device_id)
             conn.execute(sa.delete(command_history).where(hkey))
+            pkey = (cloud_properties.c.app_id == app_id) & (
+                cloud_properties.c.device_id == device_id
+            )
+            conn.execute(sa.delete(cloud_properties).where(pkey))
             return gone
 
     def _devices(self, where: sa.ColumnElement[bool], offset: int, limit: int) -> list[Device]:
@@ -277,6 +279,7 @@ class MetadataStore:
             c.reported,
             c.reported_version,
             c.reported_updated,
+            c.desired_versions,
         ).where((c.app_id == app_id) & (c.device_id == device_id) & (c.module_id == module_id))
         row = next(self._rows(stmt), None)
         return Twin(*row) if row else Twin()

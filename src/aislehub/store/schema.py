@@ -64,6 +64,8 @@ devices = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("provisioned_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_updated_at", sa.DateTime(timezone=True), nullable=False),
+    # "Which devices use this template": template deletion (409) and group filters.
+    sa.Index("ix_devices_template", "app_id", "template"),
 )
 
 twins = sa.Table(
@@ -78,6 +80,8 @@ twins = sa.Table(
     sa.Column("reported", sa.JSON, nullable=False),
     sa.Column("reported_version", sa.Integer, nullable=False),
     sa.Column("reported_updated", sa.JSON, nullable=False),
+    # property path -> the desired $version that last wrote it (writable-property acks).
+    sa.Column("desired_versions", sa.JSON, nullable=False, server_default=sa.text("'{}'")),
 )
 
 c2d_messages = sa.Table(
@@ -113,8 +117,59 @@ device_events = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("app_id", sa.String(64), nullable=False),
     sa.Column("device_id", sa.String(128), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),  # connected | disconnected | provisioned
+    # connected | disconnected | provisioned | templateAssigned
+    sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_events_device", "app_id", "device_id", "at"),
+)
+
+device_templates = sa.Table(
+    "device_templates",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(512), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),  # 1, 2, … one per PUT or PATCH
+    sa.Column("display_name", sa.String(512), nullable=True),
+    # The capability model's @id: a device announcing it gets this template too.
+    sa.Column("capability_model_id", sa.String(512), nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),  # the DeviceTemplate as stored
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_templates_model", "app_id", "capability_model_id"),
+)
+
+device_template_versions = sa.Table(
+    "device_template_versions",
+    metadata,
+    sa.Column("app_id", sa.String(64), primary_key=True),
+    sa.Column("template_id", sa.String(512), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+device_groups = sa.Table(
+    "device_groups",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("filter", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("organizations", sa.JSON, nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Cloud properties (template ``["Property", "Cloud"]``): kept here, never sent to a device.
+cloud_properties = sa.Table(
+    "cloud_properties",
+    metadata,
+    sa.Column("app_id", sa.String(64), primary_key=True),
+    sa.Column("device_id", sa.String(128), primary_key=True),
+    sa.Column("properties", sa.JSON, nullable=False),  # name -> value
+    sa.Column("updated", sa.JSON, nullable=False),  # name -> ISO time
 )

@@ -5,6 +5,10 @@ for the device to connect, then up to ``responseTimeout`` for its answer. A comp
 command ``cmd`` of component ``c`` is the method ``c*cmd`` (IoT Plug and Play convention).
 Outcomes: 201 with the device's answer; 404 ``DeviceNotOnline`` if the device never
 connected in time; 504 if it did not answer in time.
+
+When the device has a template, the command must be in it (else 404) and ``request`` must fit
+its request schema (else 422), checked before anything is sent (``hub.template_checks``).
+Module commands are not modeled by templates here and are not checked.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aislehub.api.deps import Caller, CallerDep, DeviceId
 from aislehub.api.models import CommandBody
 from aislehub.api.paging import paged_list
 from aislehub.errors import NotFound
+from aislehub.hub.template_checks import check_command
 
 Json = dict[str, Any]
 Component = Annotated[str, Path(alias="componentName")]
@@ -135,8 +140,10 @@ async def _run(
     name: str,
     body: CommandBody | None,
 ) -> Json:
-    caller.device(device_id)
+    device = caller.device(device_id)
     command = body or CommandBody()
+    if module is None:
+        check_command(caller.template_of(device), component, name, command.request)
     method = f"{component}*{name}" if component else name
     try:
         result = await caller.ctx.hub.methods.invoke(
@@ -170,7 +177,9 @@ def _history(
     component: str | None,
     name: str,
 ) -> Json:
-    caller.device(device_id)
+    device = caller.device(device_id)
+    if module is None:
+        check_command(caller.template_of(device), component, name, None)
     runs = caller.ctx.store.command_history(
         caller.app_id, device_id, module or "", component or "", name
     )

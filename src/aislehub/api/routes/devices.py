@@ -1,4 +1,10 @@
-"""``/devices`` and ``/devices/{deviceId}`` (contract §2.1)."""
+"""``/devices`` and ``/devices/{deviceId}`` (contract §2.1).
+
+``template`` must name an existing device template when it changes (400 otherwise): that is
+how a device is associated, or migrated to another template (``PATCH {"template": …}``);
+each change is recorded as a ``templateAssigned`` device event. ``template: null``
+dissociates the device.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from aislehub.api.deps import Caller, CallerDep, DeviceId, IfMatch, MergePatch
 from aislehub.api.models import DeviceBody, check_etag, parse
 from aislehub.api.paging import paged
 from aislehub.api.views import device_view
-from aislehub.errors import NotFound
+from aislehub.errors import BadRequest, NotFound
 from aislehub.hub.twins import merge_patch
 from aislehub.store.metadata import Device
 
@@ -76,15 +82,29 @@ def _save(
     if current is not None:
         check_etag(current.etag, if_match, body.etag)
     device = current or Device(caller.app_id, device_id, display_name=device_id)
+    previous = device.template
+    if body.template is not None and body.template != previous:
+        _require_template(caller, body.template)
     device.display_name = body.display_name or device_id
     device.template = body.template
     device.enabled = body.enabled
     device.simulated = body.simulated
     device.organizations = list(body.organizations)
     saved = caller.ctx.store.put_device(device)
+    if saved.template != previous:
+        detail = {"template": saved.template, "previous": previous, "source": "api"}
+        caller.ctx.store.add_event(caller.app_id, device_id, "templateAssigned", detail)
     if not saved.enabled:
         _disconnect(caller, device_id, "device blocked")
     return saved
+
+
+def _require_template(caller: Caller, template_id: str) -> None:
+    if not caller.ctx.hub.templates.exists(caller.app_id, template_id):
+        raise BadRequest(
+            f"Device template {template_id!r} was not found; create it with "
+            "PUT /deviceTemplates/{id} first."
+        )
 
 
 def _disconnect(caller: Caller, device_id: str, reason: str) -> None:

@@ -6,9 +6,19 @@ them later: the hub stores the patch, bumps ``$version`` and pushes it to a conn
 
 Components follow the PnP convention: in the twin a component is an object marked
 ``"__t": "c"``. A component-scope write ``{p: v}`` becomes ``{c: {"__t": "c", p: v}}``. At
-device scope an object-valued key is treated as a component when the twin already marks it
-as one (or the body does); otherwise it is an object-valued property. Keys starting with
-``$`` (``$metadata``, ``$version``) are read-only and ignored, so a GET body can be PUT back.
+device scope an object-valued key is treated as a component when the template says so, the
+twin already marks it as one, or the body does; otherwise it is an object-valued property.
+Keys starting with ``$`` (``$metadata``, ``$version``) are read-only and ignored, so a GET
+body can be PUT back.
+
+When the device has a template, writes are checked against it (``hub.template_checks``:
+unknown, read-only or mistyped → 422, before anything reaches the device) and cloud
+properties are stored in the cloud, never sent; they come back in GET beside the twin's
+values and in the 202 body as plain values (they apply at once). Module scopes are not
+modeled by templates here and are never checked.
+
+``GET /devices/{d}/properties/status`` (ours) lists each writable property's acknowledgement
+state: pending, accepted or rejected (``hub.property_view``).
 """
 
 from __future__ import annotations
@@ -18,8 +28,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 
 from aislehub.api.deps import Caller, CallerDep, DeviceId, MergePatch
-from aislehub.hub.twins import properties_view
+from aislehub.hub.property_view import properties_view, property_status
+from aislehub.hub.template_checks import plan_property_write, require_component
+from aislehub.store.cloud_properties import CloudValues
 from aislehub.store.metadata import Twin
+from aislehub.store.rows import iso_stamp, utcnow
 
 Json = dict[str, Any]
 Component = Annotated[str, Path(alias="componentName")]
@@ -47,6 +60,13 @@ async def write_device_properties(
     caller: CallerDep,
 ) -> Json:
     return _write(caller, device_id, None, None, body, request.method == "PUT")
+
+
+@router.get(_DEVICE + "/status", summary="Writable-property acknowledgements (aislehub extension)")
+async def get_property_status(device_id: DeviceId, caller: CallerDep) -> Json:
+    template = caller.template_of(caller.device(device_id))
+    twin = caller.ctx.hub.twin(caller.key(device_id))
+    return {"value": property_status(twin, template.writable if template else None)}
 
 
 @router.get(_COMPONENT, summary="Get component properties")
@@ -111,10 +131,18 @@ async def write_module_component_properties(
 
 
 def _view(caller: Caller, device_id: str, module: str | None, component: str | None) -> Json:
-    caller.device(device_id)
-    view = properties_view(caller.ctx.hub.twin(caller.key(device_id, module)))
+    device = caller.device(device_id)
+    template = caller.template_of(device) if module is None else None
+    twin = caller.ctx.hub.twin(caller.key(device_id, module))
+    if template is None:
+        view = properties_view(twin)
+    else:
+        cloud = caller.ctx.store.cloud.get(caller.app_id, device_id)
+        view = properties_view(twin, template.writable, cloud)
     if component is None:
         return view
+    if template is not None:
+        require_component(template, component)
     scoped = view.get(component)
     return scoped if isinstance(scoped, dict) and "$metadata" in scoped else {"$metadata": {}}
 
@@ -127,24 +155,54 @@ def _write(
     body: Json,
     replace: bool,
 ) -> Json:
-    caller.device(device_id)
+    device = caller.device(device_id)
+    template = caller.template_of(device) if module is None else None
+    plan = plan_property_write(template, component, _writable(body))
     key = caller.key(device_id, module)
     twin = caller.ctx.hub.twin(key)
-    patch = desired_patch(twin, component, _writable(body), replace)
+    components = set(template.model.components) if template else set()
+    patch = desired_patch(twin, component, plan.desired, replace, components)
     if patch:
         caller.ctx.hub.patch_desired(key, patch)
-    return accepted(patch.get(component, {}) if component is not None else patch)
+    response = accepted(patch.get(component, {}) if component is not None else patch)
+    if template is not None and component is None:
+        response = _write_cloud(caller, device_id, plan.cloud, replace) | response
+    return response
 
 
-def desired_patch(twin: Twin, component: str | None, body: Json, replace: bool) -> Json:
-    """The twin desired patch for a write at device scope or in ``component``."""
+def _write_cloud(caller: Caller, device_id: str, values: Json, replace: bool) -> Json:
+    """Store cloud properties (never sent to the device); the values written, for the 202."""
+    store = caller.ctx.store.cloud
+    current = store.get(caller.app_id, device_id)
+    changes = _replacing(current.values, values, replace)
+    if not changes:
+        return {}
+    stamp = iso_stamp(utcnow())
+    kept = {k: v for k, v in current.values.items() if k not in changes}
+    written = {k: v for k, v in changes.items() if v is not None}
+    updated = {k: v for k, v in current.updated.items() if k in kept} | dict.fromkeys(
+        written, stamp
+    )
+    store.save(caller.app_id, device_id, CloudValues(kept | written, updated))
+    return written
+
+
+def desired_patch(
+    twin: Twin,
+    component: str | None,
+    body: Json,
+    replace: bool,
+    components: set[str] | frozenset[str] = frozenset(),
+) -> Json:
+    """The twin desired patch for a write at device scope or in ``component``;
+    ``components`` are the names the template declares as components."""
     if component is not None:
         current = twin.desired.get(component)
         inner = _replacing(current if isinstance(current, dict) else {}, body, replace)
         return {component: {"__t": "c", **inner}} if inner else {}
     patch = _replacing(twin.desired, {}, replace)
     for name, value in body.items():
-        if isinstance(value, dict) and _is_component(twin, name, value):
+        if isinstance(value, dict) and (name in components or _is_component(twin, name, value)):
             current = twin.desired.get(name)
             inner = _replacing(current if isinstance(current, dict) else {}, value, replace)
             patch[name] = {"__t": "c", **inner}
