@@ -7,8 +7,7 @@ from aislehub.ingest.dedupe import DedupeWindow
 
 
 def row(offset: int, mid: str | None, device: str = "d1") -> Row:
-    props = {} if mid is None else {"$.mid": mid}
-    return (offset, "app", device, None, 0, props, b"{}", b"{}")
+    return (offset, "app", device, None, 0, b"{}", b"{}", mid, None)
 
 
 def test_duplicates_within_a_batch_and_across_batches() -> None:

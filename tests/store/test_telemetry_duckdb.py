@@ -12,6 +12,7 @@ import pytest
 
 from aislehub.ingest.columns import decode_batch
 from aislehub.ingest.record import TelemetryRecord
+from aislehub.store import duckdb_telemetry
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.telemetry import TelemetryBatch
 
@@ -54,22 +55,72 @@ def test_schema(tmp_path: Path) -> None:
 
 
 def test_raw_payload_bytes_are_exact(store: DuckDBTelemetryStore, tmp_path: Path) -> None:
-    payload = bytes(range(256))
-    entries = [(0, TelemetryRecord("app", "d1", None, T0, {}, payload))]
+    payloads = {
+        bytes(range(256)): False,  # not UTF-8
+        b"\x00not json": False,  # UTF-8, not JSON
+        b'{"a": NaN}': False,
+        '["é", 1]'.encode(): True,  # JSON, not an object
+        b'{"a":' + b"[" * 300 + b"]" * 300 + b"}": True,  # an object, too deep
+        b'{"a": 1}': None,  # an object: its fields are the rows, no raw copy
+    }
+    entries = [(i, TelemetryRecord("app", "d1", None, T0, {}, p)) for i, p in enumerate(payloads)]
+    store.write_batch("store", decode_batch(entries), len(entries) - 1)
+    store.close()
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    rows = con.execute("SELECT raw, valid_json FROM messages ORDER BY log_offset").fetchall()
+    con.close()
+    expected = [(None if valid is None else p, valid is not False) for p, valid in payloads.items()]
+    assert rows == expected
+
+
+def test_field_rows_as_sql_sees_them(store: DuckDBTelemetryStore, tmp_path: Path) -> None:
+    body = b'{"t": 4.5, "n": 7, "open": false, "s": "x", "loc": {"lat": 1.5}, "z": null}'
+    props = {"$.sub": "th1", "$.mid": "m"}
+    entries = [(0, TelemetryRecord("app", "d1", "edge", T0, props, body))]
     store.write_batch("store", decode_batch(entries), 0)
     store.close()
     con = duckdb.connect(str(tmp_path / "t.duckdb"))
-    assert con.execute("SELECT raw, valid_json FROM messages").fetchall() == [(payload, False)]
+    keys = "app_id, device_id, module_id, component, epoch_ms(ts)"
+    numbers = con.sql(f"SELECT {keys}, name, value FROM telemetry_num ORDER BY name").fetchall()
+    values = con.sql(f"SELECT {keys}, name, value FROM telemetry_val ORDER BY name").fetchall()
+    message = con.sql(f"SELECT {keys}, message_id, properties FROM messages").fetchall()
     con.close()
+    head = ("app", "d1", "edge", "th1", T0)
+    assert numbers == [(*head, "n", 7.0), (*head, "t", 4.5)]
+    assert values == [
+        (*head, "loc", '{"lat":1.5}'),
+        (*head, "open", "false"),
+        (*head, "s", '"x"'),
+        (*head, "z", "null"),
+    ]
+    assert message == [(*head, "m", '{"$.sub":"th1","$.mid":"m"}')]
 
 
-def test_failed_write_leaves_nothing_behind(store: DuckDBTelemetryStore) -> None:
+def test_memory_limit_and_checkpoint_threshold(tmp_path: Path) -> None:
+    store = DuckDBTelemetryStore(tmp_path / "t.duckdb", memory_limit="300MB")
+    cur = store._reader()
+    limit = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    threshold = cur.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+    store.close()
+    assert limit.replace(" ", "") in {"300.0MB", "286.1MiB"}
+    assert threshold.replace(" ", "") in {"64.0MB", "61.0MiB"}
+
+
+@pytest.mark.parametrize("stage", ["batch", "last statement"])
+def test_failed_write_leaves_nothing_behind(
+    store: DuckDBTelemetryStore, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
     good, last = batch_of(0, 10)
     store.write_batch("store", good, last)
-    bad_batch, _ = batch_of(10, 10)
-    broken = TelemetryBatch(bad_batch.numbers, bad_batch.values, pa.table({"nonsense": [1]}))
+    broken, _ = batch_of(10, 10)
+    if stage == "batch":
+        broken = TelemetryBatch(pa.table({"nonsense": [1]}))
+    else:  # messages and numbers are in when the values fail
+        script = duckdb_telemetry._WRITE.replace("INTO telemetry_val", "INTO nowhere")
+        monkeypatch.setattr(duckdb_telemetry, "_WRITE", script)
     with pytest.raises(duckdb.Error):
         store.write_batch("store", broken, 19)
+    monkeypatch.undo()
     assert store.committed_offset("store") == 9
     assert store.count_messages("app") == 10
     latest = store.latest("app", "d1", "v")

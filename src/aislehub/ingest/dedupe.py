@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 
-from aislehub.ingest.columns import MESSAGE_ID, Row
+from aislehub.ingest.columns import Row
 
 __all__ = ["DedupeWindow", "MessageKey"]
 
@@ -56,7 +56,7 @@ class DedupeWindow:
         intern = sys.intern  # app and device ids repeat: share one string per id
         new, old = self._new, self._old
         for row in rows:
-            mid = row[5].get(MESSAGE_ID)  # Row: (offset, app, device, module, ts, props, ...)
+            mid = row[7]  # Row: (offset, app, device, module, ts, props, payload, mid, sub)
             if mid is None:
                 fresh.append(row)
                 continue

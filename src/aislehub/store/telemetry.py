@@ -1,9 +1,12 @@
-"""The telemetry store: where decoded telemetry lands and where the API reads it back.
+"""The telemetry store: where telemetry lands and where the API reads it back.
 
-Writers hand over a :class:`TelemetryBatch` (three Arrow tables, one per SQL table) with
-the log offset of its last record; the store keeps the rows and that offset in one
-transaction, so a consumer that restarts from :meth:`TelemetryStore.committed_offset`
-neither loses nor duplicates anything.
+Writers hand over a :class:`TelemetryBatch` (one Arrow table, one row per message, the
+payload still as the device sent it) with the log offset of its last record; the store
+explodes the payloads into field rows, keeps them with that offset in one transaction,
+and returns what it found (:class:`BatchCounts`). So a consumer that restarts from
+:meth:`TelemetryStore.committed_offset` neither loses nor duplicates anything, and the
+per-field work runs inside the database engine (vectorised, off the interpreter lock)
+rather than in the writer's Python loop.
 
 Data model (the SQL tables of every backend have these columns):
 
@@ -16,8 +19,15 @@ Data model (the SQL tables of every backend have these columns):
     as 0/1 in ``telemetry_num`` so that a read gives back ``true``, not ``1.0``, and a
     DTDL ``boolean`` never pollutes an average.
 ``messages``
-    one row per message: ids, timestamp, log offset, property bag (JSON), and ``raw``,
-    the payload bytes when it is not a JSON object (kept, never dropped).
+    one row per message: ids, timestamp, log offset, property bag (JSON), ``valid_json``,
+    and ``raw``, the payload bytes when it is not a JSON object (kept, never dropped).
+
+Payload rules (IoT Central's, for a JSON object body): each top-level field is a row. A
+payload that is not UTF-8 JSON (RFC 8259: no ``NaN`` or ``Infinity``, no number too large
+for a double) is kept in ``raw`` with ``valid_json`` false; valid JSON that is not an
+object (array, scalar), or an object nested more than 254 levels deep (more than JSON
+encoders such as orjson write back), is kept in ``raw`` with ``valid_json`` true. None of
+these adds field rows.
 
 Timestamps are UTC with millisecond precision. Query methods take and return aware UTC
 ``datetime`` values; ``component=None`` / ``module_id=None`` mean the device's root
@@ -35,63 +45,47 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-__all__ = [
-    "MESSAGES_SCHEMA",
-    "NUM_SCHEMA",
-    "VAL_SCHEMA",
-    "TelemetryBatch",
-    "TelemetryStore",
-]
+__all__ = ["BATCH_SCHEMA", "BatchCounts", "TelemetryBatch", "TelemetryStore"]
 
-_TS = pa.timestamp("ms")
-_KEYS = [
-    pa.field("app_id", pa.string(), nullable=False),
-    pa.field("device_id", pa.string(), nullable=False),
-    pa.field("module_id", pa.string()),
-    pa.field("component", pa.string()),
-]
-NUM_SCHEMA = pa.schema(
+BATCH_SCHEMA = pa.schema(
     [
-        *_KEYS,
-        pa.field("name", pa.string(), False),
-        pa.field("ts", _TS, False),
-        ("value", pa.float64()),
-    ]
-)
-VAL_SCHEMA = pa.schema(
-    [
-        *_KEYS,
-        pa.field("name", pa.string(), False),
-        pa.field("ts", _TS, False),
-        ("value", pa.string()),
-    ]
-)
-MESSAGES_SCHEMA = pa.schema(
-    [
-        *_KEYS,
-        pa.field("ts", _TS, False),
-        pa.field("log_offset", pa.int64(), False),
-        ("message_id", pa.string()),
-        ("properties", pa.string()),  # JSON object text
-        ("raw", pa.binary()),  # the payload, only when it is not a JSON object
-        pa.field("valid_json", pa.bool_(), False),
+        pa.field("app_id", pa.string(), nullable=False),
+        pa.field("device_id", pa.string(), nullable=False),
+        pa.field("module_id", pa.string()),
+        pa.field("component", pa.string()),  # the $.sub system property
+        pa.field("ts", pa.timestamp("ms"), nullable=False),  # server receive time, UTC
+        pa.field("log_offset", pa.int64(), nullable=False),
+        pa.field("message_id", pa.string()),  # the $.mid system property
+        pa.field("properties", pa.string(), nullable=False),  # the property bag, JSON text
+        pa.field("payload", pa.binary(), nullable=False),  # as the device sent it
     ]
 )
 
 
 @dataclass(frozen=True, slots=True)
 class TelemetryBatch:
-    """Rows for the three tables, as Arrow tables with the schemas above."""
+    """Messages to store: an Arrow table with :data:`BATCH_SCHEMA`, in log order."""
 
-    numbers: pa.Table
-    values: pa.Table
     messages: pa.Table
 
     @classmethod
     def empty(cls) -> TelemetryBatch:
-        return cls(
-            NUM_SCHEMA.empty_table(), VAL_SCHEMA.empty_table(), MESSAGES_SCHEMA.empty_table()
-        )
+        return cls(BATCH_SCHEMA.empty_table())
+
+    def __len__(self) -> int:
+        return int(self.messages.num_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    """What one stored batch held."""
+
+    messages: int = 0
+    invalid_json: int = 0  # payload is not JSON at all: kept raw
+    not_object: int = 0  # valid JSON but not an object (array, scalar): kept raw
+    too_deep: int = 0  # an object nested deeper than 254 levels: kept raw
+    number_rows: int = 0
+    value_rows: int = 0
 
 
 class TelemetryStore(Protocol):
@@ -101,10 +95,12 @@ class TelemetryStore(Protocol):
     call the query methods at the same time and see only committed batches.
     """
 
-    def write_batch(self, consumer: str, batch: TelemetryBatch, last_offset: int) -> bool:
+    def write_batch(
+        self, consumer: str, batch: TelemetryBatch, last_offset: int
+    ) -> BatchCounts | None:
         """Store ``batch`` and set ``consumer``'s offset to ``last_offset``, atomically.
 
-        Returns False, storing nothing, when ``last_offset`` is not above the committed
+        Returns None, storing nothing, when ``last_offset`` is not above the committed
         offset (a replayed batch); that makes the write idempotent.
         """
         ...
