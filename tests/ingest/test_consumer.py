@@ -171,6 +171,43 @@ def test_failed_store_write_is_retried(tmp_path: Path, monkeypatch: Any) -> None
     run(body)
 
 
+def test_failed_prepare_is_retried_without_losing_ids(tmp_path: Path, monkeypatch: Any) -> None:
+    """A batch that could not be prepared passes the re-send window again on the retry."""
+    monkeypatch.setattr(consumer_module, "_RETRY_PAUSE", 0.01)
+    monkeypatch.setattr(consumer_module, "_SLICE", 7)  # several slices per batch
+    real, failures = consumer_module.to_batch, [1]
+
+    def flaky(rows: Any) -> Any:
+        if failures and len(rows) > 3:  # after the first slice's keys were taken
+            failures.pop()
+            raise RuntimeError("bug")
+        return real(rows)
+
+    monkeypatch.setattr(consumer_module, "to_batch", flaky)
+
+    async def body() -> None:
+        async with Pipeline(tmp_path) as p:
+            last = await p.publish([telemetry(i, mid=f"m{i}") for i in range(20)])
+            assert await p.writer.wait_stored(last, timeout=10)
+            assert p.writer.stats.write_errors == 1
+            assert p.store.message_ids("app") == [f"m{i}" for i in range(20)]
+
+    run(body)
+
+
+def test_batches_commit_in_log_order_while_the_next_is_prepared(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with Pipeline(tmp_path, batch_max=25) as p:
+            records = [telemetry(i, mid=f"m{i % 60}") for i in range(200)]  # re-sends too
+            last = await p.publish(records)
+            assert await p.writer.wait_stored(last, timeout=10)
+            assert p.store.message_ids("app") == [f"m{i}" for i in range(60)]
+            assert p.writer.stats.duplicates == 140
+            assert p.writer.stats.batches >= 8
+
+    run(body)
+
+
 def test_writer_truncates_the_log_behind_it(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr(consumer_module, "_TRUNCATE_EVERY", 0.0)
 

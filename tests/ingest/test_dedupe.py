@@ -40,3 +40,11 @@ def test_memory_is_bounded_and_recent_ids_are_kept() -> None:
         assert len(window) <= 20
     assert ("app", "d1", "99") in window and ("app", "d1", "90") in window
     assert ("app", "d1", "0") not in window
+
+
+def test_a_batch_filtered_in_parts_shares_its_keys() -> None:
+    window = DedupeWindow(100)
+    fresh, keys = window.filter([row(0, "a"), row(1, "b")])
+    more, same = window.filter([row(2, "a"), row(3, "c")], keys)
+    assert [r[0] for r in fresh + more] == [0, 1, 3]
+    assert same is keys and keys == {("app", "d1", m) for m in "abc"}

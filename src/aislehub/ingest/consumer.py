@@ -13,8 +13,9 @@ rows, and a replayed batch is refused by the store) and at least once overall (t
 writer resumes from the committed offset). A failed write is retried after a pause; the
 log keeps the records meanwhile.
 
-Resource handling: ``start`` spawns one named task; ``close`` drains what the log holds
-as durable at that moment, then joins the task.
+Resource handling: ``start`` spawns one named task; the store calls run one at a time
+in the loop's default executor. ``close`` drains what the log holds as durable at that
+moment, waits for the store call in flight, then joins the task.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from aislehub.ingest.columns import DecodeStats, rows_from_encoded, to_batch
-from aislehub.ingest.dedupe import DedupeWindow
+from aislehub.ingest.dedupe import DedupeWindow, MessageKey
 from aislehub.ingest.log import IngestLog, IngestLogError
 from aislehub.store.telemetry import TelemetryBatch, TelemetryStore
 
@@ -153,7 +154,7 @@ class StoreWriter:
         try:
             while self._drain_to is None or read_to < self._drain_to:
                 entries = await self._log.read(read_to, self.batch_max, self.poll_interval)
-                batch = await self._prepare(entries) if entries else None
+                batch = await self._prepare_or_pause(entries) if entries else None
                 # The previous batch was being stored meanwhile; offsets commit in order.
                 if writing is not None and not await self._finish(writing):
                     return  # closing, and the store refuses writes: do not hang close()
@@ -161,6 +162,8 @@ class StoreWriter:
                 if batch is not None:
                     writing = self._start(batch, entries)
                     read_to = entries[-1][0]
+                elif entries and self._drain_to is not None:
+                    return  # closing, and the records cannot be prepared
                 await self._maybe_truncate()
             if writing is not None:
                 await self._finish(writing)
@@ -177,16 +180,16 @@ class StoreWriter:
         takes it back at every callback, and a thread waiting for it then rarely wins
         (CPython's convoy effect), so under load a thread's Python work stalls for
         seconds. On the loop it costs the gateway the same CPU and never waits. Re-sends
-        are dropped here too, their keys remembered at once: a prepared batch is stored
-        before any later one, however many retries that takes.
+        are dropped here too; their keys are remembered once the whole batch is prepared
+        (it is stored before any later batch, however many retries that takes).
         """
         stats, tables = self.stats, []
+        keys: set[MessageKey] = set()
         turn = time.perf_counter()
         for first in range(0, len(entries), _SLICE):
             started = time.perf_counter()
             decoded = rows_from_encoded(entries[first : first + _SLICE], stats.decode)
-            rows, keys = self._window.filter(decoded)
-            self._window.remember(keys)
+            rows, keys = self._window.filter(decoded, keys)
             stats.duplicates += len(decoded) - len(rows)
             tables.append(to_batch(rows).messages)
             now = time.perf_counter()
@@ -194,7 +197,18 @@ class StoreWriter:
             if now - turn >= _TURN:
                 await asyncio.sleep(0)  # let the gateway run
                 turn = time.perf_counter()
+        self._window.remember(keys)
         return TelemetryBatch(pa.concat_tables(tables))
+
+    async def _prepare_or_pause(self, entries: list[tuple[int, bytes]]) -> TelemetryBatch | None:
+        try:
+            return await self._prepare(entries)
+        except Exception:  # a bug: the log keeps the records, try them again later
+            self.stats.write_errors += 1
+            last = entries[-1][0]
+            log.exception("store writer %s: preparing up to offset %d failed", self.name, last)
+            await asyncio.sleep(_RETRY_PAUSE)
+            return None
 
     def _start(self, batch: TelemetryBatch, entries: list[tuple[int, bytes]]) -> _Write:
         last = entries[-1][0]

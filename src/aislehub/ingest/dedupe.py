@@ -45,14 +45,17 @@ class DedupeWindow:
     def __len__(self) -> int:
         return len(self._new) + len(self._old)
 
-    def filter(self, rows: Sequence[Row]) -> tuple[list[Row], set[MessageKey]]:
+    def filter(
+        self, rows: Sequence[Row], seen: set[MessageKey] | None = None
+    ) -> tuple[list[Row], set[MessageKey]]:
         """Rows that are not re-sends, and the keys to :meth:`remember` once they are stored.
 
         The window itself is not changed here: if storing the batch fails, the same rows
-        must pass again on the retry.
+        must pass again on the retry. ``seen``: keys taken earlier in the same batch (a
+        batch filtered in parts); it is updated and returned.
         """
         fresh: list[Row] = []
-        batch: set[MessageKey] = set()
+        batch: set[MessageKey] = set() if seen is None else seen
         intern = sys.intern  # app and device ids repeat: share one string per id
         new, old = self._new, self._old
         for row in rows:
