@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aislehub.errors import ApiError
-from aislehub.hub.auth import derived_keys, device_keys
+from aislehub.hub.auth import device_keys
 from aislehub.hub.templates import TemplateCatalog
 from aislehub.install import Install, new_group_key
 from aislehub.models import is_device_template, template_from_dtdl
@@ -205,4 +205,4 @@ def _template_json(store: MetadataStore, t: TemplateRecord) -> dict[str, Any]:
     }
 
 
-__all__ = ["derived_keys", "device_command", "enrollment_command", "template_command"]
+__all__ = ["device_command", "enrollment_command", "template_command"]

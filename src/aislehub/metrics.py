@@ -30,7 +30,8 @@ class Metrics:
         self.gauges: dict[str, Callable[[], float]] = {}
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        self.counters[(name, tuple(sorted(labels.items())))] += amount
+        # Unlabelled counters are bumped per message on the hot path: skip the sort there.
+        self.counters[(name, tuple(sorted(labels.items())) if labels else ())] += amount
 
     def value(self, name: str, **labels: str) -> float:
         return self.counters.get((name, tuple(sorted(labels.items()))), 0.0)

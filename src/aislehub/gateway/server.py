@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 import time
 
@@ -49,8 +48,6 @@ class Gateway:
                 backlog=4096,
                 ssl_handshake_timeout=30 if tls else None,
             )
-            for sock in server.sockets:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             kind = "mqtt+ws" if websocket else ("mqtts" if tls else "mqtt")
             log.info("listening for %s on %s:%d", kind, s.bind, port)
             self.servers.append(server)

@@ -8,14 +8,16 @@ the device's key the moment the device learns its assignment.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from aislehub.hub.templates import TemplateCatalog
+from aislehub.protocol.dps import generate_operation_id
 from aislehub.store.metadata import App, Device, MetadataStore, utcnow
 
+# How long a device may take to poll its operation; the SDK polls 2 s after the 202.
 OPERATION_TTL_S = 300.0
 
 
@@ -30,11 +32,7 @@ class Registration:
     etag: str
     payload: Any
     status: str  # assigned | disabled | failed
-    polled: bool = False
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    expires: float = field(default_factory=lambda: time.monotonic() + OPERATION_TTL_S)
 
 
 class ProvisioningService:
@@ -72,7 +70,8 @@ class ProvisioningService:
             payload,
             status,
         )
-        operation_id = f"4.{secrets.token_hex(8)}.{secrets.token_hex(16)}"
+        self._expire(time.monotonic())
+        operation_id = generate_operation_id()
         self._operations[operation_id] = registration
         return operation_id, registration
 
@@ -111,8 +110,12 @@ class ProvisioningService:
             return None
         if registration.registration_id != registration_id:
             return None
-        registration.polled = True
         return registration
 
-    def forget(self, operation_id: str) -> None:
-        self._operations.pop(operation_id, None)
+    def _expire(self, now: float) -> None:
+        """Drop operations nobody polled in time, so abandoned registrations cannot pile up."""
+        while self._operations:  # insertion order is expiry order: stop at the first live one
+            oldest = next(iter(self._operations))
+            if self._operations[oldest].expires > now:
+                break
+            del self._operations[oldest]
