@@ -1,0 +1,397 @@
+"""The scale-out ingest log: one NATS JetStream stream.
+
+Offsets are JetStream stream sequences minus one (sequences start at 1, offsets at 0), so
+they are dense and shared by every process appending to the stream.
+
+Appends are pipelined: ``append`` queues the record and returns a future; one publisher
+task writes the queued PUBs to the connection back to back, each with its own reply
+subject under one wildcard inbox, and the future resolves when JetStream's PubAck for that
+message comes back. Nothing waits for one ack before sending the next message.
+
+Reads use one ephemeral pull consumer (no acks: the caller keeps its offset) positioned at
+the requested sequence; a read that does not continue the previous one re-creates it.
+A read first asks for what is stored now (``no_wait``), and only when there is nothing
+waits server-side for the first new record (``expires`` = the timeout).
+
+Durability is JetStream's: a PubAck means the stream stored the message. With the server's
+defaults that is *not* an fsync (``sync_interval`` is two minutes), so production runs
+``sync_interval: always`` and three replicas (docs/operations-scale-out.md, DESIGN §7).
+
+Resource handling: ``start`` connects, creates the stream if it is missing and subscribes
+the ack inbox; ``close`` waits (up to ``ack_timeout``) for the acks in flight, deletes the
+read consumer and closes the connection.
+
+Error handling: if the connection drops, every append in flight fails with
+:class:`IngestLogFailed` (the message may or may not be stored; the device re-sends and
+the store writer drops the duplicate by message id) and appends are refused until the
+client has reconnected. An ack that does not come within ``ack_timeout`` fails the same
+way. Nothing is ever acknowledged without its PubAck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import OrderedDict
+from typing import Any
+
+import nats
+import orjson
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from aislehub.ingest.log import IngestLogClosed, IngestLogError, IngestLogFailed, OffsetTruncated
+
+__all__ = ["NatsLog"]
+
+_STATUS = "Status"
+_END_OF_PULL = {"404", "408", "409"}  # no messages, request expired, consumer gone
+# A pull request expiring server-side answers 408; wait this much longer for that answer.
+_PULL_GRACE = 1.0
+
+
+class NatsLog:
+    """IngestLog over the JetStream stream ``stream`` on ``subject_prefix`` (and below it)."""
+
+    def __init__(
+        self,
+        url: str,
+        stream: str,
+        subject_prefix: str,
+        *,
+        replicas: int = 1,
+        ack_timeout: float = 5.0,
+        max_bytes: int = -1,
+    ) -> None:
+        self.url = url
+        self.stream = stream
+        self.subject_prefix = subject_prefix
+        self.replicas = replicas
+        self.ack_timeout = ack_timeout
+        self.max_bytes = max_bytes
+        self._nc: Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox = ""
+        self._tokens = itertools.count()
+        self._queue: list[tuple[str, bytes, asyncio.Future[int]]] = []
+        self._queued_bytes = 0
+        # Published, not yet acknowledged: reply token -> (future, size, sent at). Acks come
+        # back in publish order, so the first entry is always the oldest.
+        self._in_flight: OrderedDict[str, tuple[asyncio.Future[int], int, float]] = OrderedDict()
+        self._in_flight_bytes = 0
+        self._wake = asyncio.Event()
+        self._durable = -1
+        self._connected = False
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reader = _Reader(self)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, create the stream if needed, learn its last sequence, start publishing."""
+        self._loop = asyncio.get_running_loop()
+        self._nc = await nats.connect(
+            self.url,
+            name=f"aislehub-ingest:{self.stream}",
+            disconnected_cb=self._on_disconnect,
+            reconnected_cb=self._on_reconnect,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+        )
+        self._connected = True
+        info = await self._ensure_stream()
+        self._durable = info.state.last_seq - 1
+        self._inbox = self._nc.new_inbox()
+        await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        self._tasks = [
+            asyncio.create_task(self._publish_loop(), name=f"nats-log-publish:{self.stream}"),
+            asyncio.create_task(self._watchdog(), name=f"nats-log-acks:{self.stream}"),
+        ]
+
+    async def _ensure_stream(self) -> api.StreamInfo:
+        js = self._client.jetstream()
+        try:
+            return await js.stream_info(self.stream)
+        except NotFoundError:
+            config = api.StreamConfig(
+                name=self.stream,
+                subjects=[self.subject_prefix, f"{self.subject_prefix}.>"],
+                storage=api.StorageType.FILE,
+                retention=api.RetentionPolicy.LIMITS,
+                discard=api.DiscardPolicy.OLD,
+                num_replicas=self.replicas,
+                max_bytes=self.max_bytes,
+            )
+            return await js.add_stream(config)
+
+    async def close(self) -> None:
+        """Send what is queued, wait for its acks (bounded), release the connection."""
+        if self._closing:
+            return
+        self._closing = True
+        self._wake.set()
+        deadline = time.monotonic() + self.ack_timeout
+        while (self._queue or self._in_flight) and self._connected:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.005)
+        self._fail_all(IngestLogFailed("ingest log closed before the append was acknowledged"))
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._reader.drop()
+        if self._nc is not None:
+            with contextlib.suppress(NatsError, OSError):
+                await self._nc.close()
+
+    async def delete_stream(self) -> None:
+        """Delete the whole stream (tests and tear-down; not part of IngestLog)."""
+        await self._client.jetstream().delete_stream(self.stream)
+
+    @property
+    def _client(self) -> Client:
+        if self._nc is None:
+            raise IngestLogClosed("NatsLog used before start()")
+        return self._nc
+
+    # -- hot path --------------------------------------------------------------------
+
+    @property
+    def durable_offset(self) -> int:
+        return self._durable
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes appended but not yet acknowledged: the gateway pauses reading above a limit."""
+        return self._queued_bytes + self._in_flight_bytes
+
+    def append(self, record: bytes, subject: str | None = None) -> asyncio.Future[int]:
+        """Queue ``record`` on ``<prefix>`` (or ``<prefix>.<subject>``); the future resolves
+        to its offset once JetStream acknowledged it."""
+        if self._closing or self._loop is None:
+            raise IngestLogClosed("append before start() or after close()")
+        if not self._connected:
+            raise IngestLogFailed(f"not connected to NATS at {self.url}")
+        future: asyncio.Future[int] = self._loop.create_future()
+        target = self.subject_prefix if subject is None else f"{self.subject_prefix}.{subject}"
+        self._queue.append((target, record, future))
+        self._queued_bytes += len(record)
+        self._wake.set()
+        return future
+
+    async def _publish_loop(self) -> None:
+        nc = self._client
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            queue, self._queue, self._queued_bytes = self._queue, [], 0
+            for subject, record, future in queue:
+                # A cancelled future still publishes: once appended, a record is in the log
+                # (as in the local log), and skipping it would renumber the ones after it.
+                token = str(next(self._tokens))
+                self._in_flight[token] = (future, len(record), time.monotonic())
+                self._in_flight_bytes += len(record)
+                try:
+                    await nc.publish(subject, record, reply=f"{self._inbox}.{token}")
+                except (NatsError, OSError) as exc:
+                    self._fail_all(IngestLogFailed(f"publish to NATS failed: {exc!r}"))
+                    break
+
+    async def _on_ack(self, msg: Msg) -> None:
+        entry = self._in_flight.pop(msg.subject[len(self._inbox) + 1 :], None)
+        if entry is None:
+            return  # already failed (disconnect, timeout) or from a previous inbox
+        future, size, _ = entry
+        self._in_flight_bytes -= size
+        if future.done():
+            return
+        status = (msg.headers or {}).get(_STATUS)
+        reply: dict[str, Any] = {} if status else orjson.loads(msg.data)
+        if status or "error" in reply:
+            why = f"status {status}" if status else reply["error"]
+            future.set_exception(IngestLogFailed(f"JetStream refused the append: {why}"))
+            return
+        offset = int(reply["seq"]) - 1
+        self._durable = max(self._durable, offset)
+        future.set_result(offset)
+
+    async def _watchdog(self) -> None:
+        """Fail appends whose ack is overdue (an ack lost to a broken connection)."""
+        while True:
+            await asyncio.sleep(min(self.ack_timeout / 4, 1.0))
+            now = time.monotonic()
+            while self._in_flight:
+                token, (future, size, sent) = next(iter(self._in_flight.items()))
+                if now - sent < self.ack_timeout:
+                    break
+                del self._in_flight[token]
+                self._in_flight_bytes -= size
+                if not future.done():
+                    future.set_exception(IngestLogFailed("no JetStream ack in time"))
+
+    async def _on_disconnect(self) -> None:
+        self._connected = False
+        self._fail_all(IngestLogFailed(f"lost the connection to NATS at {self.url}"))
+
+    async def _on_reconnect(self) -> None:
+        self._connected = True
+
+    def _fail_all(self, error: IngestLogFailed) -> None:
+        for future in itertools.chain(
+            (f for _, _, f in self._queue), (f for f, _, _ in self._in_flight.values())
+        ):
+            if not future.done():
+                future.set_exception(error)
+        self._queue, self._queued_bytes = [], 0
+        self._in_flight.clear()
+        self._in_flight_bytes = 0
+
+    # -- readers and retention -------------------------------------------------------
+
+    async def read(
+        self,
+        after: int,
+        max_records: int,
+        timeout: float,  # noqa: ASYNC109 - see IngestLog.read
+    ) -> list[tuple[int, bytes]]:
+        """Stored records with offset > ``after``, oldest first."""
+        records = await self._reader.read(after, max_records, timeout)
+        if records:
+            # A record delivered by the stream is stored, even if another process sent it.
+            self._durable = max(self._durable, records[-1][0])
+        return records
+
+    async def truncate_before(self, offset: int) -> None:
+        """Purge the records below ``offset`` (JetStream purge, keeping sequences ≥ offset+1)."""
+        js = self._client.jetstream()
+        last = (await js.stream_info(self.stream)).state.last_seq
+        # Purging past the last sequence would move the stream's next sequence forward and
+        # leave a hole in the offsets: never go beyond "everything stored so far".
+        keep_from = min(offset + 1, last + 1)
+        if keep_from > 1:
+            await js.purge_stream(self.stream, seq=keep_from)
+
+
+class _Reader:
+    """One ephemeral pull consumer and the inbox its deliveries arrive on.
+
+    Deliveries are collected by the subscription callback (no per-message wait), and one
+    pull request is outstanding at a time, so a status message always ends the current one.
+    """
+
+    def __init__(self, log: NatsLog) -> None:
+        self._log = log
+        self._consumer: str | None = None
+        self._sub: Subscription | None = None
+        self._next_seq = -1  # the stream sequence the consumer delivers next
+        self._lock = asyncio.Lock()
+        self._got: list[tuple[int, bytes]] = []
+        self._want = 0
+        self._done = asyncio.Event()
+
+    async def read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
+        if max_records < 1:
+            return []
+        async with self._lock:
+            clean = False
+            try:
+                records = await self._read(after, max_records, timeout)
+                clean = True
+                return records
+            finally:
+                if not clean:  # cancelled or failed mid-pull: deliveries may be in flight
+                    await self.drop()
+
+    async def _read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
+        if self._consumer is None or self._next_seq != after + 2:
+            await self._position(after + 2)
+        records = await self._pull(max_records, None)
+        if not records and timeout > 0:
+            records = await self._pull(1, timeout)
+            if records and max_records > 1:
+                records += await self._pull(max_records - 1, None)
+        if not records:
+            return []
+        if records[0][0] != after + 1 or records[-1][0] != after + len(records):
+            await self.drop()
+            raise OffsetTruncated(f"records after offset {after} were purged while reading")
+        self._next_seq = records[-1][0] + 2
+        return records
+
+    async def _position(self, seq: int) -> None:
+        await self.drop()
+        log = self._log
+        js = log._client.jetstream()
+        state = (await js.stream_info(log.stream)).state
+        if seq < state.first_seq and state.first_seq > 1:
+            raise OffsetTruncated(
+                f"offset {seq - 1} is below the oldest kept, {state.first_seq - 1}"
+            )
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=seq,
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=60.0,
+            mem_storage=True,
+        )
+        info = await js.add_consumer(log.stream, config)
+        self._consumer = info.name
+        self._sub = await log._client.subscribe(log._client.new_inbox(), cb=self._on_msg)
+        self._next_seq = seq
+
+    async def _pull(self, batch: int, wait: float | None) -> list[tuple[int, bytes]]:
+        """One pull request: ``wait`` None asks for what is stored now, else waits for it."""
+        assert self._sub is not None and self._consumer is not None
+        request: dict[str, Any] = {"batch": batch}
+        if wait is None:
+            request["no_wait"] = True
+        else:
+            request["expires"] = int(wait * 1e9)
+        self._got, self._want = [], batch
+        self._done.clear()
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._log.stream}.{self._consumer}"
+        await self._log._client.publish(subject, orjson.dumps(request), reply=self._sub.subject)
+        try:
+            await asyncio.wait_for(self._done.wait(), (wait or 0) + _PULL_GRACE + 5.0)
+        except TimeoutError as exc:
+            raise IngestLogError("JetStream did not answer a pull request") from exc
+        return self._got
+
+    async def _on_msg(self, msg: Msg) -> None:
+        status = (msg.headers or {}).get(_STATUS)
+        if status is None:
+            self._got.append((_stream_seq(msg.reply) - 1, msg.data))
+            if len(self._got) >= self._want:
+                self._done.set()
+        elif status in _END_OF_PULL:
+            self._done.set()
+
+    async def drop(self) -> None:
+        """Forget the consumer (best effort: it expires by itself when idle)."""
+        sub, consumer, self._sub, self._consumer = self._sub, self._consumer, None, None
+        self._next_seq = -1
+        log = self._log
+        with contextlib.suppress(NatsError, OSError, IngestLogError):
+            if sub is not None:
+                await sub.unsubscribe()
+            if consumer is not None and log._nc is not None and log._nc.is_connected:
+                await log._nc.jetstream().delete_consumer(log.stream, consumer)
+
+
+def _stream_seq(reply: str) -> int:
+    """The stream sequence in a JetStream delivery's reply subject, in either of its forms:
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` or the one
+    with ``<domain>.<account hash>`` after ``ACK`` and a random token at the end."""
+    tokens = reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
