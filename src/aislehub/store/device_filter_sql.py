@@ -7,7 +7,10 @@ cloud property. Each is a correlated scalar subquery, so the clause drops into a
 ``devices``. The JSON paths are SQLAlchemy's, rendered for SQLite and PostgreSQL alike.
 
 A device without the property does not match ``=``, ``!=`` or an ordering: SQL's NULL
-comparison, and what IoT Central's filters do with a device that never reported.
+comparison, and what IoT Central's filters do with a device that never reported. Nor does a
+value of another JSON type than the literal's (``rssi > -50`` against ``"weak"``): the value
+is read only when its JSON type fits, so SQLite never compares a string cast to 0 and
+PostgreSQL never fails to cast one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from aislehub.query.device_filter import (
     Comparison,
@@ -77,11 +83,13 @@ def _condition(cond: Condition) -> sa.ColumnElement[bool]:
 def _operand(field: FieldRef, sample: Value) -> sa.ColumnElement[Any]:
     if field.system:
         return _COLUMNS[field.name]
-    cast = _cast(sample)
     reported = twins.c.reported
     from_twin = (
         sa.select(
-            sa.func.coalesce(cast(reported[(*field.path, "value")]), cast(reported[field.path]))
+            sa.func.coalesce(
+                _typed(reported, (*field.path, "value"), sample),
+                _typed(reported, field.path, sample),
+            )
         )
         .where(
             (twins.c.app_id == devices.c.app_id)
@@ -93,7 +101,7 @@ def _operand(field: FieldRef, sample: Value) -> sa.ColumnElement[Any]:
     if len(field.path) > 1:
         return from_twin
     from_cloud = (
-        sa.select(cast(cloud_properties.c.properties[field.path]))
+        sa.select(_typed(cloud_properties.c.properties, field.path, sample))
         .where(
             (cloud_properties.c.app_id == devices.c.app_id)
             & (cloud_properties.c.device_id == devices.c.id)
@@ -103,10 +111,49 @@ def _operand(field: FieldRef, sample: Value) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(from_twin, from_cloud)
 
 
-def _cast(sample: Value) -> Callable[[Any], sa.ColumnElement[Any]]:
-    """Read the JSON value as the literal's type (a string never equals a number)."""
+def _typed(
+    document: sa.ColumnElement[Any], path: tuple[str, ...], sample: Value
+) -> sa.ColumnElement[Any]:
+    """The JSON value at ``path`` as the literal's type, NULL when it has another type."""
+    kinds: tuple[str, ...]
     if isinstance(sample, bool):
-        return lambda e: e.as_boolean()
-    if isinstance(sample, str):
-        return lambda e: e.as_string()
-    return lambda e: e.as_float()
+        kinds, value = _BOOLEAN, document[path].as_boolean()
+    elif isinstance(sample, str):
+        kinds, value = _STRING, document[path].as_string()
+    else:
+        kinds, value = _NUMBER, document[path].as_float()
+    return sa.case((_JsonType(document, path).in_(kinds), value), else_=sa.null())
+
+
+# The JSON type names of SQLite's json_type() and PostgreSQL's json_typeof(), together.
+_BOOLEAN: tuple[str, ...] = ("true", "false", "boolean")
+_STRING: tuple[str, ...] = ("text", "string")
+_NUMBER: tuple[str, ...] = ("integer", "real", "number")
+
+
+class _JsonType(FunctionElement[str]):
+    """The JSON type name of the value at a path in a JSON column (NULL if absent)."""
+
+    type = sa.String()
+    inherit_cache = False  # the path parameter is made at compile time: never cache it
+
+    def __init__(self, document: sa.ColumnElement[Any], path: tuple[str, ...]) -> None:
+        super().__init__(document)
+        self.path = path
+
+
+@compiles(_JsonType)
+def _json_type_sqlite(element: _JsonType, compiler: SQLCompiler, **kw: Any) -> str:
+    (document,) = element.clauses
+    path = sa.literal("$" + "".join(f'."{name}"' for name in element.path))
+    return f"json_type({compiler.process(document, **kw)}, {compiler.process(path, **kw)})"
+
+
+@compiles(_JsonType, "postgresql")
+def _json_type_postgresql(element: _JsonType, compiler: SQLCompiler, **kw: Any) -> str:
+    (document,) = element.clauses
+    path = sa.literal("{" + ",".join(element.path) + "}")
+    return (
+        f"json_typeof({compiler.process(document, **kw)} "
+        f"#> CAST({compiler.process(path, **kw)} AS TEXT[]))"
+    )
