@@ -20,6 +20,7 @@ from aislehub.api.routes import (
     messages,
     ops,
     properties,
+    query,
     telemetry,
 )
 
@@ -35,6 +36,7 @@ _RESOURCES = (
     device_groups,
     enrollment,
     api_tokens,
+    query,
 )
 
 DESCRIPTION = """\
