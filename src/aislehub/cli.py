@@ -142,13 +142,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--id", help="import: the template id (default: the file's @id)")
 
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
-    p.add_argument("scenario", choices=["ingest"])
+    p.add_argument("scenario", choices=["ingest", "query"])
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--window", type=int, default=20, help="QoS 1 messages in flight per device")
     p.add_argument("--no-tls", action="store_true", help="skip the TLS run")
     p.add_argument("--no-reference", action="store_true", help="skip the Mosquitto run")
+    p.add_argument("--rows", type=int, default=10_000_000, help="query: telemetry rows")
+    p.add_argument("--repeat", type=int, default=9, help="query: runs per statement")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -3,7 +3,8 @@
 Layers: ``wire`` (what a device sends), ``publisher`` (one pipelined connection),
 ``generator`` (worker processes holding many connections), ``probe`` (publish → queryable
 latency), ``server``/``mosquitto``/``subscriber`` (the processes under test), ``ingest``
-(the scenario) and ``report`` (table or JSON).
+(the scenario) and ``report`` (table or JSON); ``query`` times ``/api/query`` statements
+beside hand-written SQL on one DuckDB file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ def main(args: argparse.Namespace) -> int:
     """Run ``args.scenario``; prints figures on stdout, progress on stderr."""
     if args.scenario == "ingest":
         return _ingest(args)
+    if args.scenario == "query":
+        return _query(args)
     raise SystemExit(f"unknown benchmark scenario {args.scenario!r}")
 
 
@@ -36,4 +39,16 @@ def _ingest(args: argparse.Namespace) -> int:
     )
     figures = run_ingest(opts)
     print(render_json(figures) if args.json else render_table(figures), flush=True)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from aislehub.bench.query import QueryOptions, render_query_table, run_query_bench
+    from aislehub.bench.report import render_json
+
+    if args.rows < 2 or args.devices < 1 or args.repeat < 1:
+        raise SystemExit("--rows (at least 2), --devices and --repeat must be positive")
+    opts = QueryOptions(rows=args.rows, devices=args.devices, repeat=args.repeat)
+    figures = run_query_bench(opts)
+    print(render_json(figures) if args.json else render_query_table(figures), flush=True)
     return 0

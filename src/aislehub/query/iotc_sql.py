@@ -36,7 +36,7 @@ The statement, for ``SELECT $id, AVG(temperature) FROM T WHERE WITHIN_WINDOW(P1D
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
@@ -81,6 +81,7 @@ NUMERIC_KINDS = frozenset({"double", "float", "integer", "long"})  # stored in t
 _STRING_KINDS = frozenset({"string", "date", "dateTime", "time", "duration"})
 _SYSTEM_TYPES = {"$id": "string", "$ts": "time", "$provisioned": "boolean", "$simulated": "boolean"}
 _KIND_OF = {bool: "boolean", int: "number", float: "number", str: "string"}
+_ISO_MS = "%Y-%m-%dT%H:%M:%S.%gZ"  # DuckDB strftime: %g = milliseconds
 _NUMERIC_ONLY = frozenset({"AVG", "SUM", "MIN", "MAX"})
 _SQL_AGG = {"AVG": "avg", "SUM": "sum", "MIN": "min", "MAX": "max", "COUNT": "count"}
 
@@ -126,8 +127,17 @@ class TelemetryPlan:
         """The result rows as IoT Central's flat objects (``$ts`` as ISO 8601 UTC, ``Z``)."""
         if len(names) != len(self.columns):  # pragma: no cover - the statement is ours
             raise RuntimeError(f"expected {len(self.columns)} columns, got {names}")
-        decoders = [(c.key, _DECODERS[c.decode]) for c in self.columns]
-        return [{key: dec(v) for (key, dec), v in zip(decoders, row, strict=True)} for row in rows]
+        keys = [c.key for c in self.columns]
+        json = [n for n, c in enumerate(self.columns) if c.decode == "json"]
+        if not json:  # DuckDB already gave str, float, int, bool: the common, fast case
+            return [dict(zip(keys, row, strict=True)) for row in rows]
+        out = []
+        for row in rows:
+            values = list(row)
+            for n in json:
+                values[n] = _json(values[n])
+            out.append(dict(zip(keys, values, strict=True)))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +297,7 @@ class _Telemetry:
     params: list[Any] = field(default_factory=list)
     slots: dict[str, str] = field(default_factory=dict)  # telemetry name -> m column
     outputs: list[SelectItem] = field(default_factory=list)  # c0, c1, … in order
+    exprs: list[str] = field(default_factory=list)  # their SQL, before formatting
     catalog_joined: bool = False
 
     def param(self, value: Any) -> str:
@@ -317,7 +328,10 @@ class _Telemetry:
         where = self._condition(q.where) if q.where is not None else None
         order = [self._order_item(o.operand, o.descending) for o in q.order]
         order += [o for o in default_order if o not in order]
-        sql = f"WITH m AS ({self._source(telemetry)})\nSELECT {', '.join(select)} FROM m"
+        formatted = [n for n, c in enumerate(columns) if c.decode == "ts"]
+        keys = [o.removesuffix(" DESC") for o in order] if formatted else []
+        inner = select + [f"{key} AS o{k}" for k, key in enumerate(keys)]
+        sql = f"WITH m AS ({self._source(telemetry)})\nSELECT {', '.join(inner)} FROM m"
         if self.catalog_joined:
             sql += " JOIN device_catalog d ON d.app_id = $1 AND d.device_id = m.device_id"
         if where:
@@ -327,6 +341,8 @@ class _Telemetry:
         if order:
             sql += f"\nORDER BY {', '.join(order)}"
         sql += f"\nLIMIT {int(q.top or MAX_TOP)}"
+        if formatted:
+            sql = self._format_times(sql, len(columns), formatted, order)
         return TelemetryPlan(sql, tuple(self.params), tuple(columns))
 
     def _raw(self) -> tuple[list[str], list[Column], list[str], list[str]]:
@@ -337,8 +353,9 @@ class _Telemetry:
         select, columns = [], []
         for n, item in enumerate(self.outputs):
             ref = _ref(item)
-            select.append(f"{self._value(ref)} AS c{n}")
-            columns.append(Column(item.key, self._decode(self.fields.get(ref.name), ref)))
+            decode = self._decode(self.fields.get(ref.name), ref)
+            select.append(self._output(n, self._value(ref), decode))
+            columns.append(Column(item.key, decode))
         return select, columns, [], ["m.ts DESC", "m.device_id"]
 
     def _aggregate(self) -> tuple[list[str], list[Column], list[str], list[str]]:
@@ -351,13 +368,29 @@ class _Telemetry:
         select, columns, group = [], [], []
         for n, item in enumerate(items):
             expr, decode = self._aggregate_item(item, bucket)
-            select.append(f"{expr} AS c{n}")
+            select.append(self._output(n, expr, decode))
             columns.append(Column(item.key, decode))
             if not isinstance(item.expr, Aggregate) and expr not in group:
                 group.append(expr)
         default = [f"{bucket} DESC"] if bucket else []
         default += [g for g in group if g != bucket]
         return select, columns, group, default
+
+    def _output(self, n: int, expr: str, decode: str) -> str:
+        self.exprs.append(expr)
+        return f"{expr} AS c{n}"
+
+    @staticmethod
+    def _format_times(sql: str, count: int, formatted: list[int], order: list[str]) -> str:
+        """Timestamps formatted by DuckDB (ISO 8601, ms, ``Z``), cheaper than building
+        Python datetimes to format them, and only for the rows kept: an outer query over
+        the limited result, sorted again by the sort keys the inner one carries."""
+        outer = [
+            f"strftime(c{n}, '{_ISO_MS}') AS c{n}" if n in formatted else f"c{n}"
+            for n in range(count)
+        ]
+        resort = [f"o{k}" + (" DESC" if o.endswith(" DESC") else "") for k, o in enumerate(order)]
+        return f"SELECT {', '.join(outer)} FROM (\n{sql}\n) ORDER BY {', '.join(resort)}"
 
     def _aggregate_item(self, item: SelectItem, bucket: str | None) -> tuple[str, str]:
         ref = _ref(item)
@@ -537,7 +570,7 @@ class _Telemetry:
                     f"an aggregating query orders by its select items; {_name(operand)!r} "
                     "is not one",
                 )
-            return f"c{n}{direction}"
+            return f"{self.exprs[n]}{direction}"
         ref = _ref(item) if item else operand
         assert isinstance(ref, FieldRef)
         return f"{self._typed(ref, self.fields.get(ref.name))}{direction}"
@@ -643,32 +676,5 @@ def _property_operand(operand: Operand, query: Query, fields: Mapping[str, Resol
     return fields[ref.name]
 
 
-def _iso_ms(ts: datetime) -> str:
-    aware = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _json(value: Any) -> Any:
     return None if value is None else orjson.loads(value)
-
-
-def _number(value: Any) -> Any:
-    return None if value is None else float(value)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _ts(value: Any) -> Any:
-    return None if value is None else _iso_ms(value)
-
-
-_DECODERS: dict[str, Callable[[Any], Any]] = {
-    "text": _same,
-    "boolean": _same,
-    "count": int,
-    "number": _number,
-    "json": _json,
-    "ts": _ts,
-}
