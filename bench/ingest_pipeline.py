@@ -5,10 +5,12 @@ Run: ``.venv/bin/python bench/ingest_pipeline.py [--records 200000] [--loop asyn
 1. append: a gateway-like producer appends 100-byte records in bursts of 100 (one
    ``data_received`` worth), stops at 20,000 unacknowledged (the gateway's back-pressure)
    and counts acks from done-callbacks: records/s to the last ack, fsyncs, ack latency.
-2. store: the log is pre-filled with encoded telemetry (~100-byte JSON payloads, four
-   fields); a fresh StoreWriter replays it into a fresh DuckDB file: records/s, the
-   writer's time on the event loop (unpacking records into batch tables, in Python)
-   and in the store's thread (DuckDB, GIL released), and the Python part on its own.
+2. store (untyped, then typed): the log is pre-filled with encoded telemetry (~100-byte
+   JSON payloads, four fields); a fresh StoreWriter replays it into a fresh DuckDB file:
+   records/s, the writer's time on the event loop (unpacking records into batch tables, in Python)
+   and in the store's thread (DuckDB, GIL released), and the Python part on its own; then
+   the same with every device on a template declaring the four fields (typed ingest),
+   and the ratio of the two rates.
 3. end to end: appends paced at a fixed rate while the writer runs: ack latency and
    publish-to-queryable latency of every 500th record.
 
@@ -28,12 +30,14 @@ from functools import partial
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 
 from aislehub.ingest.columns import decode_encoded
 from aislehub.ingest.consumer import DEFAULT_BATCH_MAX, StoreWriter
 from aislehub.ingest.local_log import LocalLog
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
+from aislehub.store.telemetry import DEVICE_CATALOG_SCHEMA, TEMPLATE_FIELDS_SCHEMA, Catalog
 
 BURST = 100  # records per simulated data_received
 MAX_UNACKED = 20_000  # the producer pauses here, as the gateway pauses reading
@@ -112,7 +116,34 @@ async def bench_append(directory: Path, n: int) -> None:
     await log.close()
 
 
-async def bench_store(directory: Path, n: int) -> None:
+def cooler_catalog() -> Catalog:
+    """The bench devices on a template declaring the four fields ``telemetry`` sends."""
+    template = "dtmi:bench:Cooler;1"
+    kinds = {"temperature": "double", "humidity": "double", "doorOpen": "boolean"}
+    kinds["compressorPower"] = "integer"
+    devices = [
+        {
+            "app_id": "bench",
+            "device_id": f"cooler-{i}",
+            "template_id": template,
+            "provisioned": True,
+            "simulated": True,
+            "enabled": True,
+        }
+        for i in range(1000)
+    ]
+    fields = [
+        {"app_id": "bench", "template_id": template, "component": "", "name": k, "kind": v}
+        for k, v in kinds.items()
+    ]
+    return Catalog(
+        pa.Table.from_pylist(devices, schema=DEVICE_CATALOG_SCHEMA),
+        pa.Table.from_pylist(fields, schema=TEMPLATE_FIELDS_SCHEMA),
+    )
+
+
+async def bench_store(directory: Path, n: int, typed: bool) -> float:
+    """Replay ``n`` records into a fresh store; records/s (typed: the devices have a template)."""
     records = [telemetry(i) for i in range(n)]
     log = LocalLog(directory / "log")
     await log.start()
@@ -122,6 +153,8 @@ async def bench_store(directory: Path, n: int) -> None:
     log = LocalLog(directory / "log")  # reopened: the writer replays from the files
     await log.start()
     store = DuckDBTelemetryStore(directory / "t.duckdb")
+    if typed:
+        store.sync_catalog(cooler_catalog())
     writer = StoreWriter(log, store, truncate_log=False, batch_max=BATCH_MAX)
     started = time.perf_counter()
     await writer.start()
@@ -129,11 +162,14 @@ async def bench_store(directory: Path, n: int) -> None:
     elapsed = time.perf_counter() - started
     st = writer.stats
     rows = st.decode.number_rows + st.decode.value_rows + n
+    label = "typed" if typed else "store"
     report(
-        "store",
+        label,
         f"{n / elapsed:,.0f} records/s ({n:,} records = {rows:,} rows, "
         f"{st.batches} batches, {elapsed:.2f} s)",
     )
+    if typed:
+        assert st.decode.mistyped_fields == st.decode.unknown_fields == 0
     report(
         "",
         f"on the event loop {st.decode_seconds:.2f} s (records to batch tables), "
@@ -142,12 +178,15 @@ async def bench_store(directory: Path, n: int) -> None:
     await writer.close()
     await log.close()
     store.close()
+    if typed:
+        return n / elapsed
     entries = list(enumerate(records))
     cpu = time.process_time()
     for i in range(0, n, 5000):
         decode_encoded(entries[i : i + 5000])
     per = (time.process_time() - cpu) / n
     report("", f"Python alone {1 / per:,.0f} records/s ({per * 1e6:.1f} us CPU per record)")
+    return n / elapsed
 
 
 async def bench_end_to_end(directory: Path, rate: int, seconds: float) -> None:
@@ -197,7 +236,9 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         await bench_append(root / "append", args.records)
-        await bench_store(root / "store", args.records)
+        untyped = await bench_store(root / "store", args.records, typed=False)
+        typed = await bench_store(root / "typed", args.records, typed=True)
+        report("", f"typed / untyped = {typed / untyped:.2f} (target >= 0.90)")
         for rate in args.rates:
             await bench_end_to_end(root / f"e2e-{rate}", rate, args.seconds)
     report("load", f"{_load()} after")

@@ -148,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--window", type=int, default=20, help="QoS 1 messages in flight per device")
     p.add_argument("--no-tls", action="store_true", help="skip the TLS run")
+    p.add_argument("--no-typed", action="store_true", help="skip the typed-ingest run")
     p.add_argument("--no-reference", action="store_true", help="skip the Mosquitto run")
     p.add_argument("--rows", type=int, default=10_000_000, help="query: telemetry rows")
     p.add_argument("--repeat", type=int, default=9, help="query: runs per statement")

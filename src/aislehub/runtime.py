@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +23,9 @@ from aislehub.api.deps import ApiContext
 from aislehub.gateway import certs
 from aislehub.gateway.context import GatewayContext
 from aislehub.gateway.server import Gateway
+from aislehub.hub.catalog import CatalogSource
 from aislehub.hub.hub import DeviceHub
+from aislehub.ingest.columns import DecodeStats
 from aislehub.ingest.consumer import StoreWriter
 from aislehub.ingest.local_log import LocalLog
 from aislehub.install import Install
@@ -32,6 +35,10 @@ from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import MetadataStore
 
 log = logging.getLogger(__name__)
+
+
+def _total(stats: DecodeStats, name: str) -> float:
+    return float(getattr(stats, name))
 
 
 class _ApiServer(uvicorn.Server):
@@ -65,15 +72,18 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     telemetry = DuckDBTelemetryStore(settings.telemetry_path)
     ingest_log = LocalLog(settings.log_dir, commit_interval=settings.commit_interval)
     await ingest_log.start()
-    writer = StoreWriter(ingest_log, telemetry)
-    await writer.start()
     hub = DeviceHub(store, metrics, install.hostname)
+    writer = StoreWriter(ingest_log, telemetry, catalog=CatalogSource(store, hub.templates))
+    await writer.start()
     ctx = GatewayContext(settings, hub, ingest_log, metrics)
     tls = certs.server_ssl_context(certs.PkiPaths.in_directory(settings.pki_dir))
     gateway = Gateway(ctx, tls)
     metrics.gauge("mqtt_connections", lambda: float(len(ctx.connections)))
     metrics.gauge("devices_connected", lambda: float(hub.links.count()))
     metrics.gauge("ingest_lag_records", lambda: float(writer.lag))
+    decoded = writer.stats.decode  # running totals, exported as gauges of the totals
+    for name in ("invalid_json", "not_object", "unknown_fields", "mistyped_fields"):
+        metrics.gauge(f"ingest_{name}_total", functools.partial(_total, decoded, name))
     api_ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
     config = uvicorn.Config(
         create_api(api_ctx),

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 
 from aislehub.api import ApiContext, create_api, issue_api_token
 from aislehub.hub.hub import DeviceHub
 from aislehub.hub.links import Key, OnAck
+from aislehub.ingest.columns import decode_batch
+from aislehub.ingest.record import TelemetryRecord
 from aislehub.metrics import Metrics
+from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import App, MetadataStore
 
 API_VERSION = "2022-07-31"
@@ -48,14 +52,13 @@ class FakeLink:
         self.closed = reason
 
 
-SeriesKey = tuple[str, str, str | None, str | None, str]  # app, device, module, component, name
+class Telemetry(DuckDBTelemetryStore):
+    """The real telemetry store, in memory, with ``add`` to feed it one field at a time
+    (each call one message, through the store's batch write)."""
 
-
-@dataclass
-class FakeTelemetry:
-    """Implements the API's ``TelemetryReader`` over a list of points."""
-
-    points: list[tuple[SeriesKey, datetime, Any]] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__(":memory:", threads=1)
+        self.offset = -1
 
     def add(
         self,
@@ -67,35 +70,13 @@ class FakeTelemetry:
         component: str | None = None,
         module_id: str | None = None,
     ) -> None:
-        self.points.append(((app_id, device_id, module_id, component, name), ts, value))
-
-    def _series(self, key: SeriesKey) -> list[tuple[datetime, Any]]:
-        return sorted((ts, v) for k, ts, v in self.points if k == key)
-
-    def latest(
-        self,
-        app_id: str,
-        device_id: str,
-        name: str,
-        component: str | None = None,
-        module_id: str | None = None,
-    ) -> tuple[Any, datetime] | None:
-        series = self._series((app_id, device_id, module_id, component, name))
-        return (series[-1][1], series[-1][0]) if series else None
-
-    def range(
-        self,
-        app_id: str,
-        device_id: str,
-        name: str,
-        start: datetime,
-        end: datetime,
-        limit: int,
-        component: str | None = None,
-        module_id: str | None = None,
-    ) -> list[tuple[datetime, Any]]:
-        series = self._series((app_id, device_id, module_id, component, name))
-        return [(ts, v) for ts, v in series if start <= ts < end][:limit]
+        self.offset += 1
+        props = {"$.sub": component} if component else {}
+        ms = int(ts.timestamp() * 1000)
+        record = TelemetryRecord(
+            app_id, device_id, module_id, ms, props, orjson.dumps({name: value})
+        )
+        self.write_batch("api-tests", decode_batch([(self.offset, record)]), self.offset)
 
 
 class Api:
@@ -142,7 +123,7 @@ class Env:
     store: MetadataStore
     hub: DeviceHub
     metrics: Metrics
-    telemetry: FakeTelemetry
+    telemetry: Telemetry
     client: httpx.AsyncClient
     api: Api  # as app A's admin
     api_b: Api  # as app B's admin
@@ -204,7 +185,7 @@ async def env(
     store.create_app(App("app-b", "Fabrikam", "fabrikam", "0ne000000B2"))
     metrics = Metrics()
     hub = DeviceHub(store, metrics, "localhost")
-    telemetry = FakeTelemetry()
+    telemetry = Telemetry()
     ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
     transport = httpx.ASGITransport(app_for(ctx), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
@@ -217,6 +198,7 @@ async def env(
             Api(client, make_token(store, "app-a")),
             Api(client, make_token(store, "app-b")),
         )
+    telemetry.close()
     store.close()
 
 

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aislehub.hub.catalog import build_catalog
 from tests.api.conftest import Api, Env
+from tests.api.template_samples import CONTROLLER, controller_template
 from tests.api.test_auth_and_errors import assert_error
 
 pytestmark = pytest.mark.anyio
@@ -130,3 +132,47 @@ async def test_invalid_c2d_is_400(api: Api, body: dict[str, object], status: int
 
 async def test_c2d_to_unknown_device_is_404(api: Api) -> None:
     assert_error(await api.post("/devices/ghost/messages", json={"data": 1}), 404, "NotFound")
+
+
+async def test_typed_device_units_and_unmodeled_fields(env: Env, api: Api) -> None:
+    await api.put(f"/deviceTemplates/{CONTROLLER}", json=controller_template())
+    await api.put("/devices/t1", json={"template": CONTROLLER})
+    env.telemetry.sync_catalog(build_catalog(env.store, env.hub.templates))
+    env.telemetry.add("app-a", "t1", "temperature", T0, 21.5, component="thermostat1")
+    env.telemetry.add("app-a", "t1", "temperature", T0, "warm", component="thermostat1")
+    env.telemetry.add("app-a", "t1", "humidity", T0, 40)  # not in the template
+    env.telemetry.add("app-a", "t1", "humidity", T0 + timedelta(seconds=1), 41)
+    start = (T0 - timedelta(minutes=1)).isoformat()
+    history = await api.get(
+        "/devices/t1/telemetry/temperature/history",
+        params={"component": "thermostat1", "from": start},
+    )
+    assert history.json() == {
+        "value": [{"timestamp": "2024-05-01T12:00:00.123Z", "value": 21.5}],
+        "unit": "degreeCelsius",
+    }
+    kept = await api.get("/devices/t1/unmodeledTelemetry")
+    assert kept.status_code == 200
+    body = kept.json()
+    assert (body["unknownCount"], body["mistypedCount"]) == (2, 1)
+    assert body["value"] == [
+        {
+            "component": None,
+            "module": None,
+            "name": "humidity",
+            "reason": "unknown",
+            "count": 2,
+            "lastTimestamp": "2024-05-01T12:00:01.123Z",
+            "lastValue": 41,
+        },
+        {
+            "component": "thermostat1",
+            "module": None,
+            "name": "temperature",
+            "reason": "mistyped",
+            "count": 1,
+            "lastTimestamp": "2024-05-01T12:00:00.123Z",
+            "lastValue": "warm",
+        },
+    ]
+    assert (await env.api_b.get("/devices/t1/unmodeledTelemetry")).status_code == 404

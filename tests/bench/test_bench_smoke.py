@@ -42,7 +42,7 @@ def figures() -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("phase", ["plain", "tls"])
+@pytest.mark.parametrize("phase", ["plain", "tls", "typed"])
 def test_aislehub_phase_acks_and_stores_everything(figures: dict[str, Any], phase: str) -> None:
     f = figures[phase]
     assert f["connections"] == 20 and f["connect_failures"] == 0
@@ -52,6 +52,13 @@ def test_aislehub_phase_acks_and_stores_everything(figures: dict[str, Any], phas
     assert f["stored"] >= f["acked"], "an acknowledged message is missing from the store"
     assert f["stored_per_s"] > 0
     assert f["latency_samples"] > 0 and f["latency_missed"] == 0
+
+
+def test_typed_phase_types_every_field(figures: dict[str, Any]) -> None:
+    assert figures["typed"]["typed_devices"] == 20
+    assert figures["typed"]["unmodeled_rows"] == 0
+    ratio = figures["typed"]["acked_per_s"] / figures["plain"]["acked_per_s"]
+    assert figures["typed_ratio"] == pytest.approx(ratio, rel=1e-2)
 
 
 def test_summary_figures(figures: dict[str, Any]) -> None:

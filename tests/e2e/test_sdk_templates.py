@@ -3,13 +3,19 @@ DPS, writable properties acknowledged (accepted and rejected) and typed commands
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from azure.iot.device import IoTHubDeviceClient, MethodResponse, ProvisioningDeviceClient
+from azure.iot.device import (
+    IoTHubDeviceClient,
+    Message,
+    MethodResponse,
+    ProvisioningDeviceClient,
+)
 
 from aislehub.protocol.sas import derive_device_key
 from tests.api.template_samples import CONTROLLER, controller_template
@@ -53,6 +59,14 @@ def ack(client: IoTHubDeviceClient, patch: dict[str, Any], code: int, text: str)
                 if name != "__t"
             }
     client.patch_twin_reported_properties(reported)
+
+
+def telemetry(body: dict[str, Any], component: str | None) -> Message:
+    """A PnP telemetry message; a component's carries its name in ``$.sub``."""
+    message = Message(json.dumps(body), content_encoding="utf-8", content_type="application/json")
+    if component:
+        message.custom_properties["$.sub"] = component
+    return message
 
 
 def status_of(server: Server, device_id: str, component: str, state: str) -> Any:
@@ -126,5 +140,24 @@ def test_pnp_device_on_its_template(server: Server) -> None:
             assert report.status_code == 201, report.text
             assert report.json()["response"]["name"] == "thermostat2*getMaxMinReport"
             assert api.get(path).json()["value"] == [report.json()]
+
+        for component, body in [
+            ("thermostat1", {"temperature": 22.5}),
+            ("thermostat2", {"temperature": "warm", "humidity": 40}),
+            (None, {"workingSet": 512}),
+        ]:
+            client.send_message(telemetry(body, component))
+        with server.client() as api:
+            last = "/devices/therm-1/telemetry/workingSet"  # sent last: all are stored then
+            assert wait_until(lambda: api.get(last).status_code == 200)
+            assert api.get(last).json()["value"] == 512
+            latest = api.get("/devices/therm-1/components/thermostat1/telemetry/temperature")
+            assert latest.json()["value"] == 22.5
+            kept = api.get("/devices/therm-1/unmodeledTelemetry").json()
+            assert (kept["unknownCount"], kept["mistypedCount"]) == (1, 1)
+            assert {(f["component"], f["name"], f["reason"]) for f in kept["value"]} == {
+                ("thermostat2", "humidity", "unknown"),
+                ("thermostat2", "temperature", "mistyped"),
+            }
     finally:
         client.shutdown()

@@ -24,6 +24,7 @@ from aislehub.hub.links import Key
 from aislehub.hub.templates import CompiledTemplate, is_template_id
 from aislehub.metrics import Metrics
 from aislehub.store.metadata import ApiToken, App, Device, MetadataStore
+from aislehub.store.telemetry import UnmodeledField
 
 # Published data-plane versions (contract §1.2, S18): GA first, then previews.
 API_VERSIONS = (
@@ -42,7 +43,7 @@ _TEMPLATE_ID_MAX = 512  # the devices.template and device_templates.id column wi
 
 
 class TelemetryReader(Protocol):
-    """The two queries of ``aislehub.store.telemetry.TelemetryStore`` the API uses."""
+    """The telemetry store's reads the API uses."""
 
     def latest(
         self,
@@ -64,6 +65,12 @@ class TelemetryReader(Protocol):
         component: str | None = None,
         module_id: str | None = None,
     ) -> list[tuple[datetime, Any]]: ...
+
+    def unmodeled(self, app_id: str, device_id: str) -> list[UnmodeledField]: ...
+
+    def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """One read-only SQL statement in the store's dialect: column names and rows."""
+        ...
 
 
 def own_id_scope(app: App) -> str:

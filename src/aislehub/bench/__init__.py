@@ -35,6 +35,7 @@ def _ingest(args: argparse.Namespace) -> int:
         processes=args.processes,
         window=args.window,
         tls=not args.no_tls,
+        typed=not args.no_typed,
         reference=not args.no_reference,
     )
     figures = run_ingest(opts)

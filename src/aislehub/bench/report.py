@@ -34,7 +34,8 @@ def render_json(figures: dict[str, Any]) -> str:
 
 
 def render_table(figures: dict[str, Any]) -> str:
-    columns = [(name, figures[name]) for name in ("plain", "tls", "mosquitto") if figures.get(name)]
+    names = ("plain", "tls", "typed", "mosquitto")
+    columns = [(name, figures[name]) for name in names if figures.get(name)]
     head = (
         f"ingest: {figures['devices']} devices, {figures['seconds']:g} s per run, "
         f"{figures['processes']} generator processes, window {figures['window']}, "
@@ -52,6 +53,7 @@ def render_table(figures: dict[str, Any]) -> str:
         f"p99 {figures.get('latency_p99_ms')} ms",
         f"aislehub plain / mosquitto: {_ratio(figures.get('ratio'))}",
         f"aislehub TLS / mosquitto plain: {_ratio(figures.get('ratio_tls'))}",
+        f"typed / untyped (plain): {_ratio(figures.get('typed_ratio'))} (target >= 0.90)",
     ]
     errors = [e for _, col in columns for e in col.get("errors") or []]
     if errors:

@@ -24,6 +24,7 @@ from aislehub.bench.wire import Dialect, Target
 from aislehub.hub.auth import DEFAULT_GROUP
 from aislehub.install import Install, initialize
 from aislehub.store.metadata import Device, MetadataStore
+from aislehub.store.rows import utcnow
 from aislehub.store.schema import devices as devices_table
 
 __all__ = ["BenchServer", "free_port", "pick_loopback"]
@@ -86,6 +87,20 @@ class BenchServer:
             with store.engine.begin() as conn:
                 for start in range(0, len(rows), 5000):
                     conn.execute(sa.insert(devices_table), rows[start : start + 5000])
+        finally:
+            store.close()
+
+    def assign_template(self, prefix: str, template_id: str) -> None:
+        """Give every device whose id starts with ``prefix`` the template, in one UPDATE."""
+        store = MetadataStore(f"sqlite:///{self.data_dir / 'metadata.sqlite'}")
+        d = devices_table.c
+        try:
+            with store.engine.begin() as conn:
+                conn.execute(
+                    sa.update(devices_table)
+                    .where((d.app_id == self.install.app_id) & d.id.startswith(prefix))
+                    .values(template=template_id, last_updated_at=utcnow())
+                )
         finally:
             store.close()
 

@@ -40,3 +40,21 @@ def stored_by_phase(telemetry_path: Path, device_prefix: str) -> dict[str, int]:
     finally:
         con.close()
     return {str(phase): int(count) for phase, count in rows}
+
+
+def typing_figures(telemetry_path: Path, device_prefix: str) -> dict[str, int]:
+    """How many load devices the store typed by a template, and the field rows it kept
+    aside for them (read after the server stopped)."""
+    import duckdb
+
+    con = duckdb.connect(str(telemetry_path), read_only=True)
+    try:
+        [(typed, kept)] = con.execute(
+            "SELECT (SELECT count(*) FROM device_catalog WHERE starts_with(device_id, $1) "
+            "AND template_id IS NOT NULL), (SELECT count(*) FROM telemetry_unmodeled "
+            "WHERE starts_with(device_id, $1))",
+            [device_prefix],
+        ).fetchall()
+    finally:
+        con.close()
+    return {"typed_devices": int(typed), "unmodeled_rows": int(kept)}

@@ -84,6 +84,7 @@ class DeviceHub:
         assigned = self.store.templates.note_model(device.app_id, device.id, model_id, template)
         device.model_id = model_id
         if assigned:
+            self.store.generation += 1  # typed ingest: the catalog must see it now
             device.template = template
             detail = {"template": template, "modelId": model_id, "source": "connect"}
             self.record_event((device.app_id, device.id, ""), "templateAssigned", detail)

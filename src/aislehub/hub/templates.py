@@ -106,10 +106,14 @@ class TemplateCatalog:
         if record is None:
             self._cache.pop((app_id, template_id), None)
             return None
-        cached = self._cache.get((app_id, template_id))
+        return self.compiled(record)
+
+    def compiled(self, record: TemplateRecord) -> CompiledTemplate:
+        """``record`` compiled, from the cache while its etag is unchanged."""
+        cached = self._cache.get((record.app_id, record.id))
         if cached is None or cached.etag != record.etag:
             cached = compile_template(record, parse_document(record.id, record.document))
-            self._cache[(app_id, template_id)] = cached
+            self._cache[(record.app_id, record.id)] = cached
         return cached
 
     def for_device(self, device: Device) -> CompiledTemplate | None:
@@ -136,6 +140,7 @@ class TemplateCatalog:
             name if isinstance(name, str) else None,
         )
         saved = self._store.templates.put(record)
+        self._store.generation += 1
         self._cache[(app_id, template_id)] = compile_template(saved, parsed)
         models = {template_id, parsed.root_id}
         for device_id in self._store.templates.assign_unassociated(app_id, models, template_id):
@@ -154,4 +159,5 @@ class TemplateCatalog:
                 "migrate them to another template or delete them first."
             )
         self._store.templates.delete(app_id, template_id)
+        self._store.generation += 1
         self._cache.pop((app_id, template_id), None)

@@ -51,6 +51,8 @@ class DecodeStats:
     corrupt: int = 0  # log entries that are not records at all: skipped (a bug)
     number_rows: int = 0
     value_rows: int = 0
+    unknown_fields: int = 0  # not in the device's template: kept aside
+    mistyped_fields: int = 0  # not fitting the template's schema: kept aside
 
     def add(self, counts: BatchCounts) -> None:
         """Count what the store found in one batch."""
@@ -60,6 +62,8 @@ class DecodeStats:
         self.too_deep += counts.too_deep
         self.number_rows += counts.number_rows
         self.value_rows += counts.value_rows
+        self.unknown_fields += counts.unknown_fields
+        self.mistyped_fields += counts.mistyped_fields
 
 
 # One message, whichever form it came in. A plain tuple: building a NamedTuple per

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -30,7 +31,7 @@ import pyarrow as pa
 from aislehub.ingest.columns import DecodeStats, rows_from_encoded, to_batch
 from aislehub.ingest.dedupe import DedupeWindow, MessageKey
 from aislehub.ingest.log import IngestLog, IngestLogError
-from aislehub.store.telemetry import TelemetryBatch, TelemetryStore
+from aislehub.store.telemetry import Catalog, TelemetryBatch, TelemetryStore
 
 __all__ = ["DEFAULT_BATCH_MAX", "StoreWriter", "WriterStats"]
 
@@ -81,9 +82,12 @@ class StoreWriter:
         dedupe_window: int = 100_000,
         truncate_log: bool = True,
         poll_interval: float = 0.05,
+        catalog: Callable[[], Catalog | None] | None = None,
     ) -> None:
         self._log = log
         self._store = store
+        # Typed ingest: polled before each write, returns a catalog when it changed.
+        self._catalog = catalog
         self.name = consumer_name
         self.batch_max = batch_max
         # Retention by this writer alone is only right while it is the log's only
@@ -220,6 +224,8 @@ class StoreWriter:
     def _store_batch(self, batch: TelemetryBatch, last: int) -> None:
         """Worker thread: rows and offset, atomically; DuckDB releases the GIL meanwhile."""
         started = time.perf_counter()
+        if self._catalog is not None and (fresh := self._catalog()) is not None:
+            self._store.sync_catalog(fresh)
         counts = self._store.write_batch(self.name, batch, last)
         if counts is not None:
             self.stats.decode.add(counts)

@@ -37,22 +37,33 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
-from aislehub.store.telemetry import BatchCounts, TelemetryBatch
+from aislehub.store.telemetry import BatchCounts, Catalog, TelemetryBatch, UnmodeledField
 
 __all__ = ["DuckDBTelemetryStore"]
 
 _KEYS = "app_id VARCHAR NOT NULL, device_id VARCHAR NOT NULL, module_id VARCHAR, component VARCHAR"
+_FIELD_COLUMNS = f"{_KEYS}, name VARCHAR NOT NULL, ts TIMESTAMP NOT NULL"
 _SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS telemetry_num (
-    {_KEYS}, name VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, value DOUBLE);
-CREATE TABLE IF NOT EXISTS telemetry_val (
-    {_KEYS}, name VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, value JSON);
+CREATE TABLE IF NOT EXISTS telemetry_num ({_FIELD_COLUMNS}, value DOUBLE, log_offset BIGINT);
+CREATE TABLE IF NOT EXISTS telemetry_val ({_FIELD_COLUMNS}, value JSON, log_offset BIGINT);
+CREATE TABLE IF NOT EXISTS telemetry_unmodeled (
+    {_FIELD_COLUMNS}, value JSON, log_offset BIGINT, reason VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
     {_KEYS}, ts TIMESTAMP NOT NULL, log_offset BIGINT NOT NULL, message_id VARCHAR,
     properties JSON, raw BLOB, valid_json BOOLEAN NOT NULL);
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     consumer VARCHAR PRIMARY KEY, log_offset BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS device_catalog (
+    app_id VARCHAR NOT NULL, device_id VARCHAR NOT NULL, template_id VARCHAR,
+    provisioned BOOLEAN NOT NULL, simulated BOOLEAN NOT NULL, enabled BOOLEAN NOT NULL);
+CREATE TABLE IF NOT EXISTS template_fields (
+    app_id VARCHAR NOT NULL, template_id VARCHAR NOT NULL, component VARCHAR NOT NULL,
+    name VARCHAR NOT NULL, kind VARCHAR NOT NULL, enum_values VARCHAR[], unit VARCHAR,
+    semantic_type VARCHAR);
+ALTER TABLE telemetry_num ADD COLUMN IF NOT EXISTS log_offset BIGINT;
+ALTER TABLE telemetry_val ADD COLUMN IF NOT EXISTS log_offset BIGINT;
 """
 # Every query below uses fetchall(): DuckDB 2 keeps a cursor busy until its result is
 # exhausted, and a half-read result would block the next statement on that cursor.
@@ -91,6 +102,46 @@ _KIND = f"""CASE
 # number starts with "-" or a digit (NaN and Infinity are ``invalid`` already). Cheaper
 # than a third parse for json_type(text, '$.*').
 _NUMBER = "(ascii(value) = 45 OR ascii(value) BETWEEN 48 AND 57)"
+# Typed ingest: a field of a device with a template is checked against the kind its
+# template declares (``template_fields``, kept in sync by :meth:`sync_catalog`): the JSON
+# type, integral and range checks for integers, the lexical form of dates, times and
+# durations, enum membership (values as JSON text), and the top-level shape of objects,
+# maps, arrays and geometries (their members are checked where values are written
+# through the API, not per telemetry row). A field that fits goes to the typed tables;
+# one the template does not name (``unknown``) or that does not fit (``mistyped``) is
+# kept in ``telemetry_unmodeled`` with the reason. Devices without a template, and
+# modules, are stored by JSON type as before.
+_INTEGRAL = "json_type(value) IN ('BIGINT', 'UBIGINT')"
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_TIME = r"\d{2}:\d{2}:\d{2}(\.\d+)?"
+_DATE_TIME = rf"{_DATE}[Tt]{_TIME}([Zz]|[+-]\d{{2}}:\d{{2}})"
+# Every part optional, so "P", "PT" and a trailing "T" are refused separately.
+_DURATION = r"P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
+_NUMERIC_KINDS = "('double', 'float', 'integer', 'long')"
+_JSON_NUMBER = "('DOUBLE', 'BIGINT', 'UBIGINT')"
+_FITS = f"""CASE t.kind
+    WHEN 'double' THEN {_NUMBER}
+    WHEN 'float' THEN {_NUMBER} AND abs(TRY_CAST(value AS DOUBLE)) <= 3.4028234663852886e38
+    WHEN 'integer' THEN {_INTEGRAL}
+        AND TRY_CAST(value AS DOUBLE) BETWEEN -2147483648 AND 2147483647
+    WHEN 'long' THEN {_INTEGRAL}
+        AND TRY_CAST(value AS HUGEINT) BETWEEN -9223372036854775808 AND 9223372036854775807
+    WHEN 'boolean' THEN value::VARCHAR IN ('true', 'false')
+    WHEN 'string' THEN ascii(value) = 34
+    WHEN 'date' THEN regexp_full_match(value::VARCHAR, '"{_DATE}"')
+    WHEN 'time' THEN regexp_full_match(value::VARCHAR, '"{_TIME}"')
+    WHEN 'dateTime' THEN regexp_full_match(value::VARCHAR, '"{_DATE_TIME}"')
+    WHEN 'duration' THEN regexp_full_match(value::VARCHAR, '"{_DURATION}"')
+        AND value::VARCHAR NOT IN ('"P"', '"PT"') AND NOT ends_with(value::VARCHAR, 'T"')
+    WHEN 'enum' THEN list_contains(t.enum_values, value::VARCHAR)
+    WHEN 'object' THEN ascii(value) = 123
+    WHEN 'map' THEN ascii(value) = 123
+    WHEN 'array' THEN ascii(value) = 91
+    WHEN 'geopoint' THEN ascii(value) = 123 AND (json_type(value, '$.coordinates') = 'ARRAY'
+        OR (json_type(value, '$.lat') IN {_JSON_NUMBER}
+            AND json_type(value, '$.lon') IN {_JSON_NUMBER}))
+    WHEN 'geometry' THEN ascii(value) = 123 AND json_type(value, '$.type') = 'VARCHAR'
+    ELSE false END"""
 # Under load the event loop holds the GIL, and every statement DuckDB runs for Python
 # hands the GIL back and waits up to ``sys.getswitchinterval()`` (5 ms) to get it again:
 # so the whole write is one script, and the checks that abort it are error() calls in
@@ -107,13 +158,25 @@ INSERT INTO messages SELECT app_id, device_id, module_id, component, ts, log_off
         WHEN 'object?' THEN error('{_MAYBE_DEEP_FOUND} at ' || log_offset) ELSE payload END,
     kind <> 'invalid'
 FROM _msg;
-CREATE OR REPLACE TEMP TABLE _field AS SELECT app_id, device_id, module_id, component, ts,
-    unnest(json_keys(text)) AS name, unnest(json_extract(text, '$.*')) AS value
-FROM _msg WHERE kind = 'object';
+CREATE OR REPLACE TEMP TABLE _field AS SELECT f.*, CASE
+    WHEN f.template_id IS NULL THEN CASE WHEN {_NUMBER} THEN 'num' ELSE 'val' END
+    WHEN t.kind IS NULL THEN 'unknown'
+    WHEN {_FITS} THEN CASE WHEN t.kind IN {_NUMERIC_KINDS} THEN 'num' ELSE 'val' END
+    ELSE 'mistyped' END AS dest
+FROM (SELECT m.app_id, m.device_id, m.module_id, m.component, m.ts, m.log_offset,
+        d.template_id, unnest(json_keys(m.text)) AS name,
+        unnest(json_extract(m.text, '$.*')) AS value
+    FROM _msg m LEFT JOIN device_catalog d
+        ON m.module_id IS NULL AND d.app_id = m.app_id AND d.device_id = m.device_id
+    WHERE m.kind = 'object') f
+LEFT JOIN template_fields t ON t.app_id = f.app_id AND t.template_id = f.template_id
+    AND t.component = coalesce(f.component, '') AND t.name = f.name;
 INSERT INTO telemetry_num SELECT app_id, device_id, module_id, component, name, ts,
-    value::DOUBLE FROM _field WHERE {_NUMBER};
-INSERT INTO telemetry_val SELECT app_id, device_id, module_id, component, name, ts, value
-FROM _field WHERE NOT {_NUMBER};
+    value::DOUBLE, log_offset FROM _field WHERE dest = 'num';
+INSERT INTO telemetry_val SELECT app_id, device_id, module_id, component, name, ts, value,
+    log_offset FROM _field WHERE dest = 'val';
+INSERT INTO telemetry_unmodeled SELECT app_id, device_id, module_id, component, name, ts,
+    value, log_offset, dest FROM _field WHERE dest IN ('unknown', 'mistyped');
 INSERT INTO consumer_offsets VALUES (:consumer:, :last:) ON CONFLICT (consumer)
 DO UPDATE SET log_offset = CASE WHEN consumer_offsets.log_offset IS NULL
         OR excluded.log_offset > consumer_offsets.log_offset THEN excluded.log_offset
@@ -121,8 +184,10 @@ DO UPDATE SET log_offset = CASE WHEN consumer_offsets.log_offset IS NULL
 COMMIT;
 SELECT count(*) FILTER (WHERE kind = 'invalid'), count(*) FILTER (WHERE kind = 'other'),
     count(*) FILTER (WHERE kind = 'deep'),
-    (SELECT count(*) FILTER (WHERE {_NUMBER}) FROM _field),
-    (SELECT count(*) FILTER (WHERE NOT {_NUMBER}) FROM _field)
+    (SELECT count(*) FILTER (WHERE dest = 'num') FROM _field),
+    (SELECT count(*) FILTER (WHERE dest = 'val') FROM _field),
+    (SELECT count(*) FILTER (WHERE dest = 'unknown') FROM _field),
+    (SELECT count(*) FILTER (WHERE dest = 'mistyped') FROM _field)
 FROM _msg;
 """
 
@@ -141,7 +206,17 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"  # DuckDB strings have no backslash escapes
 
 
-# -- queries ---------------------------------------------------------------------------
+# Both tables at once: a batch typed by half a catalog would misfile fields.
+_SYNC_CATALOG = """
+BEGIN TRANSACTION;
+DELETE FROM device_catalog;
+INSERT INTO device_catalog SELECT * FROM _devices;
+DELETE FROM template_fields;
+INSERT INTO template_fields SELECT * FROM _fields;
+COMMIT;
+"""
+
+# -- queries ---------------------------------------------------------------------
 
 # Root component / the device itself are NULL; IS NOT DISTINCT FROM matches NULL to NULL.
 _FIELD = (
@@ -215,6 +290,26 @@ class DuckDBTelemetryStore:
 
     def committed_offset(self, consumer: str) -> int:
         return self._offset(self._reader(), consumer)
+
+    def sync_catalog(self, catalog: Catalog) -> None:
+        with self._write_lock:
+            cur = self._writer
+            cur.register("_devices", catalog.devices)
+            cur.register("_fields", catalog.fields)
+            try:
+                cur.execute(_SYNC_CATALOG).fetchall()
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.rollback()
+                raise
+            finally:
+                cur.unregister("_devices")
+                cur.unregister("_fields")
+
+    def sync_devices(self, devices: pa.Table) -> None:
+        """Replace the device catalog only, keeping the template fields."""
+        fields = self._reader().execute("SELECT * FROM template_fields").to_arrow_table()
+        self.sync_catalog(Catalog(devices, fields))
 
     @staticmethod
     def _offset(cur: duckdb.DuckDBPyConnection, consumer: str) -> int:
@@ -293,6 +388,29 @@ class DuckDBTelemetryStore:
             .fetchall()
         )
         return [(a, d, m) for a, d, m in rows]
+
+    def unmodeled(self, app_id: str, device_id: str) -> list[UnmodeledField]:
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT component, module_id, name, reason, count(*), max(ts), "
+                "arg_max(value, ts)::VARCHAR FROM telemetry_unmodeled "
+                "WHERE app_id = ? AND device_id = ? "
+                "GROUP BY component, module_id, name, reason ORDER BY name, component, reason",
+                [app_id, device_id],
+            )
+            .fetchall()
+        )
+        return [
+            UnmodeledField(c, m, n, r, int(k), ts.replace(tzinfo=UTC), orjson.loads(v))
+            for c, m, n, r, k, ts, v in rows
+        ]
+
+    def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one read-only statement on this thread's cursor: column names and rows."""
+        cur = self._reader()
+        rows = cur.execute(sql, params).fetchall()
+        return [d[0] for d in cur.description or ()], rows
 
     # -- plumbing --------------------------------------------------------------------
 

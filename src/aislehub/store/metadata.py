@@ -29,6 +29,7 @@ from aislehub.store.schema import (
     cloud_properties,
     command_history,
     device_events,
+    device_templates,
     devices,
     enrollment_groups,
     twins,
@@ -111,7 +112,8 @@ class MetadataStore(Tables):
     device templates, device groups and cloud properties over the same engine."""
 
     def __init__(self, url: str) -> None:
-        # Bumped by every write to devices or enrollment groups: caches of credentials
+        # Bumped by every write to devices or enrollment groups (and by the hub when it
+        # writes templates or assigns one): caches of credentials and the typing catalog
         # compare it to know they are stale.
         self.generation = 0
         engine = sa.create_engine(url)
@@ -236,6 +238,23 @@ class MetadataStore(Tables):
         """A page of the app's devices by id; ``where`` narrows them (device-group filters)."""
         clause = devices.c.app_id == app_id
         return self._devices(clause if where is None else clause & where, offset, limit)
+
+    def device_catalog(self) -> list[tuple[str, str, str | None, bool, bool, bool]]:
+        """(app, device, template, provisioned, simulated, enabled) of every device."""
+        d = devices.c
+        cols = (d.app_id, d.id, d.template, d.provisioned, d.simulated, d.enabled)
+        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in self._rows(sa.select(*cols))]
+
+    def catalog_fingerprint(self) -> tuple[object, ...]:
+        """Changes whenever a device or a template is written, by any process."""
+        d, t = devices.c, device_templates.c
+        stmt = sa.select(
+            sa.select(sa.func.count()).select_from(devices).scalar_subquery(),
+            sa.select(sa.func.max(d.last_updated_at)).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(device_templates).scalar_subquery(),
+            sa.select(sa.func.max(t.updated_at)).scalar_subquery(),
+        )
+        return tuple(next(self._rows(stmt)))
 
     def count_devices(self, app_id: str) -> int:
         stmt = sa.select(sa.func.count()).select_from(devices).where(devices.c.app_id == app_id)

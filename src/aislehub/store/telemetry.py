@@ -18,6 +18,10 @@ Data model (the SQL tables of every backend have these columns):
     objects (geopoints ``{"lat": …, "lon": …}``), arrays. Booleans live here rather than
     as 0/1 in ``telemetry_num`` so that a read gives back ``true``, not ``1.0``, and a
     DTDL ``boolean`` never pollutes an average.
+``telemetry_unmodeled``
+    one row per field of a device with a template that the template does not name
+    (reason ``unknown``) or whose value does not fit its schema (``mistyped``): kept as
+    JSON, counted per device, never in the typed tables (so never in an average).
 ``messages``
     one row per message: ids, timestamp, log offset, property bag (JSON), ``valid_json``,
     and ``raw``, the payload bytes when it is not a JSON object (kept, never dropped).
@@ -28,6 +32,14 @@ for a double) is kept in ``raw`` with ``valid_json`` false; valid JSON that is n
 object (array, scalar), or an object nested more than 254 levels deep (more than JSON
 encoders such as orjson write back), is kept in ``raw`` with ``valid_json`` true. None of
 these adds field rows.
+
+Typed ingest: the store keeps a catalog (:class:`Catalog`) of the devices and of the
+telemetry each template declares: per component, the field name, its kind (the DTDL
+schema: ``double``, ``integer``, ``boolean``, ``dateTime``, ``enum``, ``object``, …),
+enum values, unit and semantic type. A device with a template has each field checked
+against it (component chosen by ``$.sub``); numeric kinds go to ``telemetry_num``,
+other kinds to ``telemetry_val``. Every field row carries the ``log_offset`` of its
+message, which identifies the message across the tables.
 
 Timestamps are UTC with millisecond precision. Query methods take and return aware UTC
 ``datetime`` values; ``component=None`` / ``module_id=None`` mean the device's root
@@ -45,7 +57,16 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-__all__ = ["BATCH_SCHEMA", "BatchCounts", "TelemetryBatch", "TelemetryStore"]
+__all__ = [
+    "BATCH_SCHEMA",
+    "DEVICE_CATALOG_SCHEMA",
+    "TEMPLATE_FIELDS_SCHEMA",
+    "BatchCounts",
+    "Catalog",
+    "TelemetryBatch",
+    "TelemetryStore",
+    "UnmodeledField",
+]
 
 BATCH_SCHEMA = pa.schema(
     [
@@ -60,6 +81,56 @@ BATCH_SCHEMA = pa.schema(
         pa.field("payload", pa.binary(), nullable=False),  # as the device sent it
     ]
 )
+
+
+DEVICE_CATALOG_SCHEMA = pa.schema(
+    [
+        pa.field("app_id", pa.string(), nullable=False),
+        pa.field("device_id", pa.string(), nullable=False),
+        pa.field("template_id", pa.string()),  # None: untyped
+        pa.field("provisioned", pa.bool_(), nullable=False),
+        pa.field("simulated", pa.bool_(), nullable=False),
+        pa.field("enabled", pa.bool_(), nullable=False),
+    ]
+)
+TEMPLATE_FIELDS_SCHEMA = pa.schema(
+    [
+        pa.field("app_id", pa.string(), nullable=False),
+        pa.field("template_id", pa.string(), nullable=False),
+        pa.field("component", pa.string(), nullable=False),  # "" for the root component
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("enum_values", pa.list_(pa.string())),  # each value as JSON text
+        pa.field("unit", pa.string()),
+        pa.field("semantic_type", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What typed ingest needs to know: devices (:data:`DEVICE_CATALOG_SCHEMA`) and the
+    telemetry of their templates (:data:`TEMPLATE_FIELDS_SCHEMA`), both complete."""
+
+    devices: pa.Table
+    fields: pa.Table
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        return cls(DEVICE_CATALOG_SCHEMA.empty_table(), TEMPLATE_FIELDS_SCHEMA.empty_table())
+
+
+@dataclass(frozen=True, slots=True)
+class UnmodeledField:
+    """Fields of one device kept aside by typed ingest, grouped by field and reason."""
+
+    component: str | None
+    module_id: str | None
+    name: str
+    reason: str  # "unknown" or "mistyped"
+    count: int
+    last_ts: datetime
+    last_value: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +157,8 @@ class BatchCounts:
     too_deep: int = 0  # an object nested deeper than 254 levels: kept raw
     number_rows: int = 0
     value_rows: int = 0
+    unknown_fields: int = 0  # fields a device's template does not name: kept aside
+    mistyped_fields: int = 0  # fields whose value does not fit the template: kept aside
 
 
 class TelemetryStore(Protocol):
@@ -107,6 +180,14 @@ class TelemetryStore(Protocol):
 
     def committed_offset(self, consumer: str) -> int:
         """The last log offset stored for ``consumer``; -1 if it never wrote."""
+        ...
+
+    def sync_catalog(self, catalog: Catalog) -> None:
+        """Replace the device and template-field catalog; later batches are typed by it."""
+        ...
+
+    def unmodeled(self, app_id: str, device_id: str) -> list[UnmodeledField]:
+        """The fields of a device that typed ingest kept aside, by field and reason."""
         ...
 
     def latest(

@@ -47,6 +47,10 @@ class TemplateStore(Tables):
     def page(self, app_id: str, offset: int, limit: int) -> list[TemplateRecord]:
         return self._select(device_templates.c.app_id == app_id, offset, limit)
 
+    def every(self) -> list[TemplateRecord]:
+        """The current version of every template of every app."""
+        return self._select(sa.true(), 0, None)
+
     def exists(self, app_id: str, template_id: str) -> bool:
         stmt = sa.select(device_templates.c.id).where(_key(app_id, template_id))
         return next(self._rows(stmt), None) is not None
@@ -163,7 +167,7 @@ class TemplateStore(Tables):
             return ids
 
     def _select(
-        self, where: sa.ColumnElement[bool], offset: int, limit: int
+        self, where: sa.ColumnElement[bool], offset: int, limit: int | None
     ) -> list[TemplateRecord]:
         c = device_templates.c
         stmt = sa.select(device_templates).where(where).order_by(c.id).offset(offset).limit(limit)

@@ -2,7 +2,10 @@
 
 ``GET .../telemetry/{t}`` → ``{"value", "timestamp"}``, 404 if the device never sent ``t``.
 ``GET /devices/{d}/telemetry/{t}/history?from=&to=&limit=&component=&module=`` (ours) →
-``{"value": [{"timestamp", "value"}, ...]}``, oldest first, ``from <= ts < to``.
+``{"value": [{"timestamp", "value"}, ...], "unit"?}``, oldest first, ``from <= ts < to``;
+``unit`` is the template's unit for the field, when it declares one.
+``GET /devices/{d}/unmodeledTelemetry`` (ours) → the fields typed ingest kept aside
+(not in the template, or not fitting its schema), grouped by field and reason.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ async def telemetry_history(
     component: str | None = None,
     module: str | None = None,
 ) -> Json:
-    caller.device(device_id)
+    device = caller.device(device_id)
     until = _time("to", end) if end else datetime.now(UTC)
     since = _time("from", start) if start else until - DEFAULT_WINDOW
     if since > until:
@@ -113,7 +116,38 @@ async def telemetry_history(
         component,
         module,
     )
-    return {"value": [{"timestamp": iso_ms(ts), "value": value} for ts, value in rows]}
+    body: Json = {"value": [{"timestamp": iso_ms(ts), "value": value} for ts, value in rows]}
+    template = None if module else caller.template_of(device)
+    declared = template.model.telemetry(component, name) if template else None
+    if declared is not None and declared.unit is not None:
+        body["unit"] = declared.unit
+    return body
+
+
+@router.get(
+    "/devices/{deviceId}/unmodeledTelemetry",
+    summary="Telemetry fields kept aside by typed ingest (aislehub extension)",
+)
+async def unmodeled_telemetry(device_id: DeviceId, caller: CallerDep) -> Json:
+    caller.device(device_id)
+    fields = await asyncio.to_thread(caller.ctx.telemetry.unmodeled, caller.app_id, device_id)
+    value = [
+        {
+            "component": f.component,
+            "module": f.module_id,
+            "name": f.name,
+            "reason": f.reason,
+            "count": f.count,
+            "lastTimestamp": iso_ms(f.last_ts),
+            "lastValue": f.last_value,
+        }
+        for f in fields
+    ]
+    return {
+        "unknownCount": sum(f.count for f in fields if f.reason == "unknown"),
+        "mistypedCount": sum(f.count for f in fields if f.reason == "mistyped"),
+        "value": value,
+    }
 
 
 async def _latest(
