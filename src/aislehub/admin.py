@@ -4,6 +4,7 @@ store (CLI side)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from aislehub.errors import ApiError
 from aislehub.hub.auth import device_keys
+from aislehub.hub.lifecycle import device_changes
 from aislehub.hub.templates import TemplateCatalog
 from aislehub.install import Install, new_group_key
 from aislehub.models import is_device_template, template_from_dtdl
@@ -66,14 +68,18 @@ def device_command(data_dir: Path, args: argparse.Namespace) -> int:
                 template=args.template,
             )
             _out(device_json(store.put_device(device)))
+            _record(store, None, device)
             return 0
         if device is None:
             return _fail(f"device {args.device_id!r} was not found")
         if args.action == "delete":
             store.delete_device(install.app_id, device.id)
+            _record(store, device, None)
         elif args.action in ("block", "unblock"):
+            before = dataclasses.replace(device)
             device.enabled = args.action == "unblock"
             _out(device_json(store.put_device(device)))
+            _record(store, before, device)
         elif args.action == "credentials":
             keys = device_keys(store, device)
             _out(
@@ -90,6 +96,15 @@ def device_command(data_dir: Path, args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _record(store: MetadataStore, before: Device | None, after: Device | None) -> None:
+    """Store the lifecycle events of a CLI change (a running server sees them too)."""
+    device = after if after is not None else before
+    if device is None:
+        return
+    for kind, detail in device_changes(before, after, "cli"):
+        store.add_event(device.app_id, device.id, kind, detail)
 
 
 def enrollment_command(data_dir: Path, args: argparse.Namespace) -> int:

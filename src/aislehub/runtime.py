@@ -96,6 +96,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     api = _ApiServer(config)
     api_task = asyncio.create_task(api.serve(), name="api server")
     events_task = asyncio.create_task(hub.run_event_writer(), name="device event writer")
+    watch_task = asyncio.create_task(hub.run_metadata_watch(), name="metadata watch")
     try:
         await gateway.start()
         while not api.started and not api_task.done():  # noqa: ASYNC110 - uvicorn has no event
@@ -107,6 +108,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         )
     finally:
         await gateway.stop()
+        watch_task.cancel()
         events_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await events_task

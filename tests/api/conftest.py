@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ class FakeLink:
         self.hub, self.key, self.answer = hub, key, answer
         self.published: list[tuple[str, bytes]] = []
         self.closed: str | None = None
+        self.active_at = time.time()
 
     def publish(
         self,
@@ -50,6 +52,9 @@ class FakeLink:
 
     def close(self, reason: str) -> None:
         self.closed = reason
+
+    def last_activity(self) -> float:
+        return self.active_at
 
 
 class Telemetry(DuckDBTelemetryStore):

@@ -103,7 +103,8 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
     assert set(body) == {"error"}
     assert response.headers["x-ms-error-code"] == body["error"]["code"]
     assert body["error"]["requestId"] and body["error"]["time"]
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 async def test_raw_rows_are_flat_objects_with_iso_timestamps(qenv: QueryEnv) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import socket
+import subprocess
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ from aislehub.protocol.mqtt import (
 )
 from aislehub.protocol.sas import generate_sas_token
 from tests.api.template_samples import CONTROLLER, controller_template
-from tests.servers import Server, wait_until
+from tests.servers import Server, aislehub, wait_until
 
 
 def create_device(server: Server, device_id: str) -> str:
@@ -291,3 +292,35 @@ def test_silent_connection_is_closed_after_one_and_a_half_keep_alives(server: Se
     assert closed_by_server(sock)
     assert 1.4 < time.monotonic() - started < 4.0  # [MQTT-3.1.2-24]: 1.5 × keep-alive
     sock.close()
+
+
+def test_cli_block_disconnects_a_live_device_and_the_history_shows_it(server: Server) -> None:
+    key = create_device(server, "cooler-9")
+    client, connacks = paho_client(server, "cooler-9", sas(server, "cooler-9", key))
+    disconnects: queue.Queue[int] = queue.Queue()
+    client.on_disconnect = lambda c, u, rc: disconnects.put(rc)
+    try:
+        assert connacks.get(timeout=5) == 0
+        client.publish("devices/cooler-9/messages/events/", b'{"t": 1}', qos=1).wait_for_publish(5)
+        with server.client() as api:
+            status = api.get("/devices/cooler-9/connectivity").json()
+            assert status["connected"] and status["status"] == "registered"
+            assert status["lastActivityAt"] is not None
+        block = ["device", "block", "cooler-9", "--data-dir", str(server.data_dir)]
+        subprocess.run(aislehub(*block), check=True, capture_output=True, timeout=30)
+        disconnects.get(timeout=5)  # another process's write, noticed within a second
+        assert connacks.get(timeout=10) == 5
+        with server.client() as api:
+            status = wait_until(
+                lambda: (
+                    (s := api.get("/devices/cooler-9/connectivity").json())["lastDisconnectedAt"]
+                    and s
+                )
+            )
+            assert status["status"] == "blocked" and not status["connected"]
+            kinds = [e["kind"] for e in api.get("/devices/cooler-9/events").json()["value"]]
+            assert kinds[:3] == ["disconnected", "disabled", "connected"]
+            assert kinds[-1] == "registered"
+    finally:
+        client.loop_stop()
+        client.disconnect()

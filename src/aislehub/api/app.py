@@ -14,6 +14,7 @@ from aislehub.api.routes import (
     commands,
     components,
     device_groups,
+    device_status,
     device_templates,
     devices,
     enrollment,
@@ -26,6 +27,7 @@ from aislehub.api.routes import (
 
 _RESOURCES = (
     devices,
+    device_status,
     attestation,
     properties,
     components,

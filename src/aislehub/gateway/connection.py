@@ -149,6 +149,9 @@ class MqttConnection(asyncio.Protocol):
             self._on_ack[packet_id] = on_ack
         self._schedule_flush()
 
+    def last_activity(self) -> float:
+        return time.time() - (time.monotonic() - self.last_rx)
+
     def close(self, reason: str) -> None:
         if self.transport is not None and not self._closed:
             log.info("closing %s (%s): %s", self._device_id or self.peer, self.peer, reason)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from aislehub.hub.templates import TemplateCatalog
 from aislehub.metrics import Metrics
 from aislehub.protocol import iothub
 from aislehub.store.metadata import App, Device, Json, MetadataStore, Twin, utcnow
+from aislehub.store.rows import iso_stamp
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,36 @@ class DeviceHub:
     def disconnected(self, key: Key, link: DeviceLink, reason: str) -> None:
         if self.links.get(key) is link:
             self.links.detach(key, link)
-            self.record_event(key, "disconnected", {"module": key[2], "reason": reason})
+            active = datetime.fromtimestamp(link.last_activity(), UTC)
+            detail = {"module": key[2], "reason": reason, "lastActivity": iso_stamp(active)}
+            self.record_event(key, "disconnected", detail)
+
+    def enforce_blocks(self) -> int:
+        """Close the links of devices blocked or deleted (by any process); how many closed.
+
+        The API closes them at once itself; this catches other processes' writes (the CLI)
+        within :meth:`run_metadata_watch`'s interval.
+        """
+        states = self.store.device_states()
+        closed = 0
+        for key in self.links.attached():
+            enabled = states.get((key[0], key[1]))
+            link = self.links.get(key)
+            if not enabled and link is not None:
+                link.close("device deleted" if enabled is None else "device blocked")
+                closed += 1
+        return closed
+
+    async def run_metadata_watch(self, interval: float = 1.0) -> None:
+        """Notice writes by other processes: stale caches cleared, blocks enforced."""
+        last = await asyncio.to_thread(self.store.catalog_fingerprint)
+        while True:
+            await asyncio.sleep(interval)
+            current = await asyncio.to_thread(self.store.catalog_fingerprint)
+            if current != last:
+                last = current
+                self.store.generation += 1  # credential cache and typing catalog refresh
+                await asyncio.to_thread(self.enforce_blocks)
 
     def announce_model(self, device: Device, model_id: str | None) -> None:
         """A hub CONNECT named a PnP model (``model-id``): note it, and give an unassociated

@@ -25,6 +25,10 @@ class DeviceLink(Protocol):
     def close(self, reason: str) -> None:
         """Drop the connection (the device will reconnect)."""
 
+    def last_activity(self) -> float:
+        """Wall-clock time (epoch seconds) of the last packet the device sent."""
+        ...
+
 
 Key = tuple[str, str, str]  # (app_id, device_id, module_id or "")
 
@@ -58,6 +62,9 @@ class LinkRegistry:
     def for_device(self, app_id: str, device_id: str) -> list[DeviceLink]:
         """The device's own link and those of its modules."""
         return [link for k, link in self._links.items() if k[0] == app_id and k[1] == device_id]
+
+    def attached(self) -> list[Key]:
+        return list(self._links)
 
     def connected_devices(self, app_id: str) -> set[str]:
         return {k[1] for k in self._links if k[0] == app_id}

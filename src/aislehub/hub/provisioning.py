@@ -48,6 +48,7 @@ class ProvisioningService:
         """Accept a registration; returns the operation id and its (future) result."""
         device = self._store.get_device(app.id, registration_id)
         now = utcnow()
+        created = device is None
         if device is None:
             device = Device(
                 app.id,
@@ -58,7 +59,7 @@ class ProvisioningService:
             )
         status = "assigned" if device.enabled else "disabled"
         if device.enabled:
-            self._provisioned(device, group_id, payload, now)
+            self._provisioned(device, group_id, payload, now, created)
         registration = Registration(
             app.id,
             registration_id,
@@ -76,7 +77,7 @@ class ProvisioningService:
         return operation_id, registration
 
     def _provisioned(
-        self, device: Device, group_id: str | None, payload: Any, now: datetime
+        self, device: Device, group_id: str | None, payload: Any, now: datetime, created: bool
     ) -> None:
         device.provisioned = True
         device.provisioned_at = now
@@ -87,6 +88,9 @@ class ProvisioningService:
             device.enrollment_group_id = group_id
         assigned = self._assign_template(device)
         self._store.put_device(device)
+        if created:  # first seen at DPS: registered by its group enrollment
+            detail = {"source": "dps", "template": device.template}
+            self._store.add_event(device.app_id, device.id, "registered", detail)
         self._store.add_event(
             device.app_id,
             device.id,

@@ -8,7 +8,7 @@ writer, so SQLite never sees two writers at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -413,14 +413,29 @@ class MetadataStore(Tables):
         stmt = sa.select(c.app_id, c.device_id).where(c.state == "pending").distinct()
         return {(r[0], r[1]) for r in self._rows(stmt)}
 
-    def events(self, app_id: str, device_id: str) -> list[tuple[str, Json, datetime]]:
+    def events(
+        self,
+        app_id: str,
+        device_id: str,
+        kinds: Sequence[str] | None = None,
+        newest_first: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple[str, Json, datetime]]:
+        """A device's events (kind, detail, time), oldest first unless ``newest_first``."""
         c = device_events.c
-        stmt = (
-            sa.select(c.kind, c.detail, c.at)
-            .where((c.app_id == app_id) & (c.device_id == device_id))
-            .order_by(c.seq)
-        )
+        where = (c.app_id == app_id) & (c.device_id == device_id)
+        if kinds is not None:
+            where &= c.kind.in_(list(kinds))
+        order = c.seq.desc() if newest_first else c.seq
+        stmt = sa.select(c.kind, c.detail, c.at).where(where).order_by(order)
+        stmt = stmt.offset(offset).limit(limit)
         return [(r[0], r[1], _aware(r[2]) or utcnow()) for r in self._rows(stmt)]
+
+    def device_states(self) -> dict[tuple[str, str], bool]:
+        """(app, device) → enabled, for every device: to enforce blocks made elsewhere."""
+        d = devices.c
+        return {(r[0], r[1]): bool(r[2]) for r in self._rows(sa.select(d.app_id, d.id, d.enabled))}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

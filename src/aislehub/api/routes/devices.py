@@ -2,12 +2,15 @@
 
 ``template`` must name an existing device template when it changes (400 otherwise): that is
 how a device is associated, or migrated to another template (``PATCH {"template": …}``);
-each change is recorded as a ``templateAssigned`` device event. ``template: null``
-dissociates the device.
+``template: null`` dissociates the device. Every change is recorded as a lifecycle event
+(:mod:`aislehub.hub.lifecycle`): registered, enabled / disabled, displayNameChanged,
+templateAssigned, deleted. Blocking (``enabled: false``) or deleting a device closes its
+connections at once; the gateway then refuses it (CONNACK 5).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,6 +20,7 @@ from aislehub.api.models import DeviceBody, check_etag, parse
 from aislehub.api.paging import paged
 from aislehub.api.views import device_view
 from aislehub.errors import BadRequest, NotFound
+from aislehub.hub.lifecycle import device_changes
 from aislehub.hub.twins import merge_patch
 from aislehub.store.metadata import Device
 
@@ -68,6 +72,7 @@ async def patch_device(
 async def delete_device(device_id: DeviceId, caller: CallerDep) -> None:
     if not caller.ctx.store.delete_device(caller.app_id, device_id):
         raise NotFound(f"Device {device_id!r} was not found.")
+    caller.ctx.store.add_event(caller.app_id, device_id, "deleted", {"source": "api"})
     _disconnect(caller, device_id, "device deleted")
 
 
@@ -81,9 +86,9 @@ def _save(
     """Write the client-settable fields; ``provisioned``, keys and history stay as they are."""
     if current is not None:
         check_etag(current.etag, if_match, body.etag)
+    before = None if current is None else dataclasses.replace(current)
     device = current or Device(caller.app_id, device_id, display_name=device_id)
-    previous = device.template
-    if body.template is not None and body.template != previous:
+    if body.template is not None and body.template != device.template:
         _require_template(caller, body.template)
     device.display_name = body.display_name or device_id
     device.template = body.template
@@ -91,9 +96,8 @@ def _save(
     device.simulated = body.simulated
     device.organizations = list(body.organizations)
     saved = caller.ctx.store.put_device(device)
-    if saved.template != previous:
-        detail = {"template": saved.template, "previous": previous, "source": "api"}
-        caller.ctx.store.add_event(caller.app_id, device_id, "templateAssigned", detail)
+    for kind, detail in device_changes(before, saved, "api"):
+        caller.ctx.store.add_event(caller.app_id, device_id, kind, detail)
     if not saved.enabled:
         _disconnect(caller, device_id, "device blocked")
     return saved
