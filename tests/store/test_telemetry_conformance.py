@@ -1,13 +1,17 @@
 """Conformance suite for :class:`aislehub.store.telemetry.TelemetryStore`.
 
-Every backend must pass these. To add one, register a factory in ``BACKENDS``: it gets
-a fresh temporary directory and returns a function that opens the store *on the same
-storage* each time it is called (the restart tests call it twice).
+Every backend must pass these. To add one, register a factory in ``BACKENDS``: a
+context manager that gets a fresh temporary directory and yields a function that opens
+the store *on the same storage* each time it is called (the restart tests call it
+twice), and removes that storage on exit. ``postgres`` gets a fresh database on the
+machine's server per test (``tests/services.py``: skipped when the server is down on a
+developer's machine, failed in CI), dropped after.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,16 +22,28 @@ import pytest
 from aislehub.ingest.columns import decode_batch
 from aislehub.ingest.record import TelemetryRecord
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
+from aislehub.store.postgres_telemetry import PostgresTelemetryStore
 from aislehub.store.telemetry import BatchCounts, TelemetryBatch, TelemetryStore
+from tests.services import postgres_database
 
 Opener = Callable[[], TelemetryStore]
 
 
-def _duckdb(directory: Path) -> Opener:
-    return lambda: DuckDBTelemetryStore(directory / "telemetry.duckdb")
+@contextmanager
+def _duckdb(directory: Path) -> Iterator[Opener]:
+    yield lambda: DuckDBTelemetryStore(directory / "telemetry.duckdb")
 
 
-BACKENDS: dict[str, Callable[[Path], Opener]] = {"duckdb": _duckdb}
+@contextmanager
+def _postgres(directory: Path) -> Iterator[Opener]:
+    with postgres_database() as url:
+        yield lambda: PostgresTelemetryStore(url)
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opener]]] = {
+    "duckdb": _duckdb,
+    "postgres": _postgres,
+}
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -38,16 +54,16 @@ def ms(ts: datetime) -> int:
 
 @pytest.fixture(params=sorted(BACKENDS))
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    opened: list[TelemetryStore] = []
-    make = BACKENDS[request.param](tmp_path)
+    with BACKENDS[request.param](tmp_path) as make:
+        opened: list[TelemetryStore] = []
 
-    def opener() -> TelemetryStore:
-        opened.append(make())
-        return opened[-1]
+        def opener() -> TelemetryStore:
+            opened.append(make())
+            return opened[-1]
 
-    yield opener
-    for store in opened:
-        store.close()
+        yield opener
+        for store in opened:
+            store.close()
 
 
 @pytest.fixture
