@@ -253,3 +253,40 @@ async def test_unknown_command_is_404(link: FakeLink, api: Api, path: str) -> No
     assert_error(await api.post(path, json={}), 404, "NotFound")
     assert_error(await api.get(path), 404, "NotFound")
     assert link.published == []
+
+
+async def test_module_components_come_from_the_module_interface(api: Api) -> None:
+    body = controller_template()
+    sensor = {
+        "@id": "dtmi:aislehub:test:Sensor;1",
+        "@type": "Interface",
+        "contents": [
+            {
+                "@type": "Component",
+                "name": "climate",
+                "displayName": "Climate",
+                "schema": {
+                    "@id": "dtmi:aislehub:test:Climate;1",
+                    "@type": "Interface",
+                    "contents": [{"@type": "Telemetry", "name": "t", "schema": "double"}],
+                },
+            }
+        ],
+    }
+    module = {"@type": ["Relationship", "EdgeModule"], "name": "sensor", "target": [sensor]}
+    body["capabilityModel"]["contents"].append(module)
+    resp = await api.put(f"/deviceTemplates/{CONTROLLER}", json=body)
+    assert resp.status_code == 200, resp.text
+    await api.put("/devices/d1", json={"template": CONTROLLER})
+    components = await api.get("/devices/d1/modules/sensor/components")
+    assert components.json() == {
+        "value": [
+            {
+                "@type": "Component",
+                "name": "climate",
+                "displayName": "Climate",
+                "schema": "dtmi:aislehub:test:Climate;1",
+            }
+        ]
+    }
+    assert_error(await api.get("/devices/d1/modules/ghost/components"), 404, "NotFound")

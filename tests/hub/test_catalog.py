@@ -89,3 +89,26 @@ def test_source_sees_another_process_write(hub: DeviceHub, tmp_path: Path) -> No
         assert fresh is not None and fresh.devices.num_rows == 1
     finally:
         other.close()
+
+
+def test_edge_modules_of_a_template(hub: DeviceHub) -> None:
+    body = controller_template()
+    climate = {
+        "@id": "dtmi:aislehub:test:Climate;1",
+        "@type": "Interface",
+        "contents": [{"@type": "Telemetry", "name": "h", "schema": "double"}],
+    }
+    sensor = {
+        "@id": "dtmi:aislehub:test:Sensor;1",
+        "@type": "Interface",
+        "contents": [
+            {"@type": "Telemetry", "name": "t", "schema": "integer"},
+            {"@type": "Component", "name": "climate", "schema": climate},
+        ],
+    }
+    module = {"@type": ["Relationship", "EdgeModule"], "name": "sensor", "target": [sensor]}
+    body["capabilityModel"]["contents"].append(module)
+    hub.templates.publish("app", CONTROLLER, body)
+    fields = build_catalog(hub.store, hub.templates).fields.to_pylist()
+    found = {(r["component"], r["name"], r["kind"]) for r in fields}
+    assert {("sensor/", "t", "integer"), ("sensor/climate", "h", "double")} <= found

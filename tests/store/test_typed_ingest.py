@@ -258,3 +258,20 @@ def test_store_agrees_with_the_api_validator(all_kinds: TelemetryStore, values: 
         name = f"v{i}"
         expected = sum(1 for v in values if validate_value(schema, v))
         assert after.get(name, 0) - before.get(name, 0) == expected, (kind, values)
+
+
+def test_declared_modules_are_typed_by_their_interface(store: TelemetryStore) -> None:
+    fields = [*COOLER, ("sensor/", "t", "double", None), ("sensor/climate", "h", "double", None)]
+    store.sync_catalog(catalog(fields, c1=TEMPLATE))
+    feed = Feed()
+    batch, last = feed.batch(("c1", T0, {"t": "x", "temp": 1.0}), module="sensor")
+    assert store.write_batch("store", batch, last) == BatchCounts(
+        1, unknown_fields=1, mistyped_fields=1
+    )
+    batch, last = feed.batch(("c1", T0, {"h": 40}), module="sensor", props={"$.sub": "climate"})
+    assert store.write_batch("store", batch, last) == BatchCounts(1, number_rows=1)
+    assert store.latest("app", "c1", "h", component="climate", module_id="sensor") == (40.0, T0)
+    batch, last = feed.batch(("c1", T0, {"t": "x"}), module="other")  # not declared
+    assert store.write_batch("store", batch, last) == BatchCounts(1, value_rows=1)
+    kept = {(f.module_id, f.name, f.reason) for f in store.unmodeled("app", "c1")}
+    assert kept == {("sensor", "t", "mistyped"), ("sensor", "temp", "unknown")}

@@ -60,7 +60,13 @@ def schema_kind(schema: Schema) -> tuple[str, list[str] | None]:
 
 
 def _field_rows(app_id: str, template: CompiledTemplate) -> list[dict[str, object]]:
+    """One row per declared telemetry. Its ``component`` key: "" for the root component,
+    the component's name, and for an IoT Edge module "<module>/" or "<module>/<component>"
+    (DTDL names never hold a "/")."""
     views = [("", template.model.root), *template.model.components.items()]
+    for module, model in template.modules.items():
+        views += [(f"{module}/", model.root)]
+        views += [(f"{module}/{name}", view) for name, view in model.components.items()]
     rows: list[dict[str, object]] = []
     for component, view in views:
         for content in view.contents:

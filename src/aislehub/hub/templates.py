@@ -24,6 +24,7 @@ from aislehub.models import (
     DeviceTemplate,
     ModelErrors,
     Property,
+    Relationship,
     ResolvedModel,
     load_iot_central_template,
 )
@@ -48,6 +49,9 @@ class CompiledTemplate:
     model: ResolvedModel
     cloud: Mapping[str, Property]
     writable: frozenset[tuple[str | None, str]]  # (component or None, property name)
+    # IoT Edge modules the template declares (``EdgeModule`` relationships), by module
+    # name: the model of each, rooted at the Interface its relationship targets.
+    modules: Mapping[str, ResolvedModel]
 
 
 def is_template_id(template_id: str) -> bool:
@@ -91,7 +95,19 @@ def compile_template(record: TemplateRecord, parsed: DeviceTemplate) -> Compiled
         if isinstance(c, Property) and c.writable
     )
     cloud = MappingProxyType({p.name: p for p in parsed.cloud_properties})
-    return CompiledTemplate(record.id, record.etag, record.document, model, cloud, writable)
+    modules = {}
+    for content in model.root.contents:
+        if not isinstance(content, Relationship) or not _is_edge_module(content.cotypes):
+            continue
+        if content.target is not None and content.target in parsed.models:
+            modules[content.name] = parsed.models.root(content.target)
+    return CompiledTemplate(
+        record.id, record.etag, record.document, model, cloud, writable, MappingProxyType(modules)
+    )
+
+
+def _is_edge_module(cotypes: tuple[str, ...]) -> bool:
+    return any(t in ("EdgeModule", "SemanticType/EdgeModule") for t in cotypes)
 
 
 class TemplateCatalog:

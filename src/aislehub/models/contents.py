@@ -41,6 +41,8 @@ def parse_content(scope: Scope, raw: JsonObj, inline: InterfaceParser) -> Conten
     cls, cotypes = found
     if cls == "Component":
         return _component(scope, raw, cotypes, inline)
+    if cls == "Relationship":
+        return _relationship(scope, raw, cotypes, inline)
     return _PARSERS[cls](scope, raw, cotypes)
 
 
@@ -190,11 +192,15 @@ def _component_schema(scope: Scope, raw: JsonObj, inline: InterfaceParser) -> st
     return None
 
 
-def _relationship(scope: Scope, raw: JsonObj, cotypes: tuple[str, ...]) -> Relationship:
+def _relationship(
+    scope: Scope, raw: JsonObj, cotypes: tuple[str, ...], inline: InterfaceParser
+) -> Relationship:
     eid = members.element_id(scope, raw, required=False)
     name = members.name(scope, raw)
     members.undefined_members(scope, raw, "Relationship", bool(cotypes))
-    target = members.string(scope, raw, "target")
+    target = _edge_module_target(scope, raw, inline) if _is_edge_module(cotypes) else None
+    if target is None:
+        target = members.string(scope, raw, "target")
     if target is not None and not scope.dialect.dtmi.match(target):
         scope.error("dtmi-syntax", f"target {target!r} is not a DTMI", "target")
     low, high = _multiplicity(scope, raw)
@@ -202,8 +208,23 @@ def _relationship(scope: Scope, raw: JsonObj, cotypes: tuple[str, ...]) -> Relat
     writable = bool(members.boolean(scope, raw, "writable"))
     properties = _relationship_properties(scope, raw)
     return Relationship(
-        name or "", target, low, high, writable, properties, display, description, eid
+        name or "", target, low, high, writable, properties, display, description, eid, cotypes
     )
+
+
+def _is_edge_module(cotypes: tuple[str, ...]) -> bool:
+    return any(t in ("EdgeModule", "SemanticType/EdgeModule") for t in cotypes)
+
+
+def _edge_module_target(scope: Scope, raw: JsonObj, inline: InterfaceParser) -> str | None:
+    """IoT Central's Edge templates define a module's Interface inline in ``target`` (an
+    object, or a list of one): parse it like a Component's inline schema, keep its id."""
+    value = raw.get("target")
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, Mapping):
+        return inline(scope.at("target"), value)
+    return None
 
 
 def _multiplicity(scope: Scope, raw: JsonObj) -> tuple[int | None, int | None]:
@@ -242,5 +263,4 @@ _PARSERS: dict[str, Callable[[Scope, JsonObj, tuple[str, ...]], Content]] = {
     "Telemetry": _telemetry,
     "Property": parse_property,
     "Command": _command,
-    "Relationship": _relationship,
 }

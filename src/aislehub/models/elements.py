@@ -160,6 +160,7 @@ class Relationship:
     display_name: Text | None = None
     description: Text | None = None
     id: str | None = None
+    cotypes: tuple[str, ...] = ()  # e.g. IoT Central's "EdgeModule"
 
 
 Content: TypeAlias = Telemetry | Property | Command | Component | Relationship

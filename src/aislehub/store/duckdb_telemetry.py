@@ -109,8 +109,10 @@ _NUMBER = "(ascii(value) = 45 OR ascii(value) BETWEEN 48 AND 57)"
 # maps, arrays and geometries (their members are checked where values are written
 # through the API, not per telemetry row). A field that fits goes to the typed tables;
 # one the template does not name (``unknown``) or that does not fit (``mistyped``) is
-# kept in ``telemetry_unmodeled`` with the reason. Devices without a template, and
-# modules, are stored by JSON type as before.
+# kept in ``telemetry_unmodeled`` with the reason. A module's fields are checked against
+# the module's Interface when the device's template declares the module (its rows in
+# ``template_fields`` are keyed "<module>/<component>"); devices without a template, and
+# modules their template does not declare, are stored by JSON type.
 _INTEGRAL = "json_type(value) IN ('BIGINT', 'UBIGINT')"
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _TIME = r"\d{2}:\d{2}:\d{2}(\.\d+)?"
@@ -164,13 +166,18 @@ CREATE OR REPLACE TEMP TABLE _field AS SELECT f.*, CASE
     WHEN {_FITS} THEN CASE WHEN t.kind IN {_NUMERIC_KINDS} THEN 'num' ELSE 'val' END
     ELSE 'mistyped' END AS dest
 FROM (SELECT m.app_id, m.device_id, m.module_id, m.component, m.ts, m.log_offset,
-        d.template_id, unnest(json_keys(m.text)) AS name,
-        unnest(json_extract(m.text, '$.*')) AS value
-    FROM _msg m LEFT JOIN device_catalog d
-        ON m.module_id IS NULL AND d.app_id = m.app_id AND d.device_id = m.device_id
+        CASE WHEN m.module_id IS NULL OR mm.module IS NOT NULL THEN d.template_id END
+            AS template_id,
+        unnest(json_keys(m.text)) AS name, unnest(json_extract(m.text, '$.*')) AS value
+    FROM _msg m
+    LEFT JOIN device_catalog d ON d.app_id = m.app_id AND d.device_id = m.device_id
+    LEFT JOIN (SELECT DISTINCT app_id, template_id, split_part(component, '/', 1) AS module
+        FROM template_fields WHERE contains(component, '/')) mm
+        ON mm.app_id = d.app_id AND mm.template_id = d.template_id AND mm.module = m.module_id
     WHERE m.kind = 'object') f
 LEFT JOIN template_fields t ON t.app_id = f.app_id AND t.template_id = f.template_id
-    AND t.component = coalesce(f.component, '') AND t.name = f.name;
+    AND t.name = f.name AND t.component = CASE WHEN f.module_id IS NULL
+        THEN coalesce(f.component, '') ELSE f.module_id || '/' || coalesce(f.component, '') END;
 INSERT INTO telemetry_num SELECT app_id, device_id, module_id, component, name, ts,
     value::DOUBLE, log_offset FROM _field WHERE dest = 'num';
 INSERT INTO telemetry_val SELECT app_id, device_id, module_id, component, name, ts, value,

@@ -210,19 +210,22 @@ WITH m AS (
                 t.enum_values
             FROM (SELECT *, {_TS} AS ts FROM _batch WHERE kind = 'object') b
             CROSS JOIN LATERAL json_each(convert_from(b.doc, 'UTF8')::json) e
-            LEFT JOIN device_catalog d
-                ON b.module_id IS NULL AND d.app_id = b.app_id AND d.device_id = b.device_id
+            LEFT JOIN device_catalog d ON d.app_id = b.app_id AND d.device_id = b.device_id
+                AND (b.module_id IS NULL OR EXISTS (SELECT 1 FROM template_fields mm
+                    WHERE mm.app_id = d.app_id AND mm.template_id = d.template_id
+                    AND starts_with(mm.component, b.module_id || '/')))
             LEFT JOIN template_fields t ON t.app_id = b.app_id
-                AND t.template_id = d.template_id
-                AND t.component = coalesce(b.component, '') AND t.name = e.key
+                AND t.template_id = d.template_id AND t.name = e.key
+                AND t.component = CASE WHEN b.module_id IS NULL THEN coalesce(b.component, '')
+                    ELSE b.module_id || '/' || coalesce(b.component, '') END
         ) x
     ) typed
 ), n AS (
     INSERT INTO telemetry_num SELECT app_id, device_id, module_id, component, name, ts,
-        number, log_offset FROM f WHERE dest = 'num'
+        number, log_offset FROM f WHERE dest = 'num' ORDER BY app_id, device_id, name, ts
 ), v AS (
     INSERT INTO telemetry_val SELECT app_id, device_id, module_id, component, name, ts,
-        value::jsonb, log_offset FROM f WHERE dest = 'val'
+        value::jsonb, log_offset FROM f WHERE dest = 'val' ORDER BY app_id, device_id, name, ts
 ), u AS (
     INSERT INTO telemetry_unmodeled SELECT app_id, device_id, module_id, component, name,
         ts, value::jsonb, log_offset, dest FROM f WHERE dest IN ('unknown', 'mistyped')
@@ -239,6 +242,10 @@ SELECT count(*) FILTER (WHERE dest = 'num'), count(*) FILTER (WHERE dest = 'val'
     count(*) FILTER (WHERE dest = 'unknown'), count(*) FILTER (WHERE dest = 'mistyped')
 FROM f
 """
+
+# The writer's sorts and the materialised field list of a 50k-message batch (~200k
+# rows) fit in memory with this; PostgreSQL's default, 4 MB, spills them to disk.
+_WORK_MEM = "64MB"
 
 # -- payload classification (Python, orjson) --------------------------------------------
 
@@ -719,7 +726,9 @@ class PostgresTelemetryStore:
         if conn is None or conn.closed or conn.broken:
             if conn is not None:
                 conn.close()
-            conn = psycopg.connect(self._conninfo, autocommit=True, options="-c TimeZone=UTC")
+            conn = psycopg.connect(
+                self._conninfo, autocommit=True, options=f"-c TimeZone=UTC -c work_mem={_WORK_MEM}"
+            )
             conn.execute(_STAGE)
             self._writer = conn
         return conn

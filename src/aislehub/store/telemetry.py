@@ -37,7 +37,9 @@ Typed ingest: the store keeps a catalog (:class:`Catalog`) of the devices and of
 telemetry each template declares: per component, the field name, its kind (the DTDL
 schema: ``double``, ``integer``, ``boolean``, ``dateTime``, ``enum``, ``object``, …),
 enum values, unit and semantic type. A device with a template has each field checked
-against it (component chosen by ``$.sub``); numeric kinds go to ``telemetry_num``,
+against it (component chosen by ``$.sub``; a module's telemetry against the module's
+Interface when the template declares the module, else it is stored untyped); numeric
+kinds go to ``telemetry_num``,
 other kinds to ``telemetry_val``. Every field row carries the ``log_offset`` of its
 message, which identifies the message across the tables.
 
@@ -97,7 +99,8 @@ TEMPLATE_FIELDS_SCHEMA = pa.schema(
     [
         pa.field("app_id", pa.string(), nullable=False),
         pa.field("template_id", pa.string(), nullable=False),
-        pa.field("component", pa.string(), nullable=False),  # "" for the root component
+        # "" for the root component; "<module>/" and "<module>/<component>" for a module's
+        pa.field("component", pa.string(), nullable=False),
         pa.field("name", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),
         pa.field("enum_values", pa.list_(pa.string())),  # each value as JSON text

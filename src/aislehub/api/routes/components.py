@@ -3,16 +3,18 @@
 Components are rendered as their DTDL nodes: ``{"@type": "Component", "name",
 "displayName", "description", "schema"}`` with the component's Interface id as ``schema``
 (the node's inline Interface would repeat the whole model). Modules are the template's
-Edge-module ``Relationship`` nodes. An unassociated device has neither: ``{"value": []}``.
+Edge-module ``Relationship`` nodes, and a module's components the Component nodes of the
+Interface its relationship targets. An unassociated device has neither: ``{"value": []}``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from aislehub.api.deps import CallerDep, DeviceId
+from aislehub.errors import NotFound
 from aislehub.hub.templates import CompiledTemplate
 from aislehub.models import Component, Text
 
@@ -35,16 +37,58 @@ async def list_modules(device_id: DeviceId, caller: CallerDep) -> Json:
     return {"value": module_nodes(template) if template else []}
 
 
+@router.get(
+    "/devices/{deviceId}/modules/{moduleName}/components",
+    summary="List the components of a device's module",
+)
+async def list_module_components(
+    device_id: DeviceId,
+    module: Annotated[str, Path(alias="moduleName")],
+    caller: CallerDep,
+) -> Json:
+    template = caller.template_of(caller.device(device_id))
+    node = next((n for n in _module_relationships(template) if n.get("name") == module), None)
+    if node is None:
+        raise NotFound(f"Device {device_id!r} has no module {module!r} in its template.")
+    return {"value": module_component_nodes(node)}
+
+
+def module_component_nodes(module: Json) -> list[Json]:
+    """The Component nodes of a module's target Interface(s), as the template writes them
+    (IoT Central's Edge templates define the module's Interface inline in ``target``)."""
+    targets = module.get("target")
+    interfaces = targets if isinstance(targets, list) else [targets]
+    nodes = []
+    for interface in interfaces:
+        contents = interface.get("contents") if isinstance(interface, dict) else None
+        for node in contents if isinstance(contents, list) else []:
+            if isinstance(node, dict) and "Component" in _types(node.get("@type")):
+                schema = node.get("schema")
+                if isinstance(schema, dict):  # an inline Interface: name it by its id
+                    node = node | {"schema": schema.get("@id")}
+                keys = ("@id", "@type", "name", "displayName", "description", "schema")
+                nodes.append({k: node[k] for k in keys if k in node})
+    return nodes
+
+
 def component_nodes(template: CompiledTemplate) -> list[Json]:
     return [_component(c) for c in template.model.root.contents if isinstance(c, Component)]
 
 
 def module_nodes(template: CompiledTemplate) -> list[Json]:
-    model = template.document.get("capabilityModel")
+    return [
+        {k: node[k] for k in ("@id", "@type", "name", "displayName", "description") if k in node}
+        for node in _module_relationships(template)
+    ]
+
+
+def _module_relationships(template: CompiledTemplate | None) -> list[Json]:
+    """The template's Edge-module Relationship nodes, as written in its document."""
+    model = template.document.get("capabilityModel") if template else None
     contents = model.get("contents") if isinstance(model, dict) else None
     nodes = contents if isinstance(contents, list) else []
     return [
-        {k: node[k] for k in ("@id", "@type", "name", "displayName", "description") if k in node}
+        node
         for node in nodes
         if isinstance(node, dict) and _EDGE_MODULE & set(_types(node.get("@type")))
     ]
