@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -39,7 +40,11 @@ def run(tel: Telemetry, text: str) -> list[dict[str, Any]]:
     assert isinstance(p, TelemetryPlan)
     cur = tel.con.execute(p.sql, list(p.params))
     rows = cur.fetchall()
-    return p.rows([d[0] for d in cur.description or ()], rows)
+    objects = p.rows([d[0] for d in cur.description or ()], rows)
+    # The API's path: DuckDB renders each row as JSON; it must say the same, in order.
+    texts = tel.con.execute(p.json_sql, list(p.params)).fetchall()
+    assert [json.loads(t[0]) for t in texts] == json.loads(json.dumps(objects))
+    return objects
 
 
 def invalid(text: str) -> QueryInvalid:

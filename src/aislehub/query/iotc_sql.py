@@ -123,6 +123,16 @@ class TelemetryPlan:
     params: tuple[Any, ...]
     columns: tuple[Column, ...]
 
+    @property
+    def json_sql(self) -> str:
+        """The statement with each result row rendered by DuckDB as its JSON object text:
+        the API joins them into the body without building a Python object per value."""
+        fields = ", ".join(
+            f"{_quoted(c.key)} := c{n}" + ("::JSON" if c.decode == "json" else "")
+            for n, c in enumerate(self.columns)
+        )
+        return f"SELECT to_json(struct_pack({fields}))::VARCHAR FROM (\n{self.sql}\n)"
+
     def rows(self, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
         """The result rows as IoT Central's flat objects (``$ts`` as ISO 8601 UTC, ``Z``)."""
         if len(names) != len(self.columns):  # pragma: no cover - the statement is ours
@@ -616,6 +626,11 @@ class _Telemetry:
         if resolved is None or resolved.role == "system":
             return "text"
         return "number" if resolved.stored == "num" else "json"
+
+
+def _quoted(identifier: str) -> str:
+    """A DuckDB quoted identifier (keys are the query's names and aliases)."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _name(operand: Operand) -> str:
