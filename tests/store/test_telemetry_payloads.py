@@ -1,24 +1,37 @@
 """The store's payload rules against an independent reader (orjson), on generated payloads.
 
-DuckDB's JSON functions split the payloads; orjson, a strict RFC 8259 reader, says what
-the split must be. Arbitrary bytes must never fail a batch: a batch that fails is
-retried forever, stalling the writer behind one device's bad message.
+Runs on every telemetry backend: the store splits the payloads (DuckDB's JSON functions;
+PostgreSQL's ``json_each``); orjson, a strict RFC 8259 reader, says what the split must
+be. Arbitrary bytes must never fail a batch: a batch that fails is retried forever,
+stalling the writer behind one device's bad message.
+
+Two differences are the engines', not the stores': PostgreSQL text cannot hold U+0000,
+so that store keeps such a character of a field as U+FFFD (and the payload's exact bytes
+in ``messages.raw``; ``NUL_AS`` says so per backend), and its ``jsonb`` keeps numbers as
+decimals, so a float inside an array reads back as the same number written out
+(``5.6e16`` as ``56000000000000000``). Values are compared as JSON numbers are read
+(doubles, as the payload rules say), which holds on both.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aislehub.ingest.columns import decode_batch
 from aislehub.ingest.record import TelemetryRecord
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
+from aislehub.store.postgres_telemetry import PostgresTelemetryStore
 from aislehub.store.telemetry import BatchCounts
+from tests.services import postgres_database
 
 T0 = 1_767_268_800_000
 ANY_TIME = datetime.fromtimestamp(T0 / 1000, UTC)
@@ -49,11 +62,15 @@ near_json = st.builds(
 _INVALID = object()
 
 
-class OneStore:
-    """One in-memory store for all the examples of a test: fresh devices per example."""
+NUL_AS = {"duckdb": "\x00", "postgres": "\ufffd"}
 
-    def __init__(self) -> None:
-        self.store = DuckDBTelemetryStore(":memory:")
+
+class OneStore:
+    """One store for all the examples of a test: fresh devices per example."""
+
+    def __init__(self, backend: str, store: DuckDBTelemetryStore | PostgresTelemetryStore) -> None:
+        self.backend = backend
+        self.store = store
         self.offset = -1
 
     def write(self, payloads: list[bytes]) -> tuple[list[str], BatchCounts]:
@@ -73,11 +90,39 @@ class OneStore:
         """Every stored (device, name) → value from ``first_device``'s batch on."""
         since = int(first_device[1:])
         found: dict[tuple[str, str], Any] = {}
+        mark = "?" if self.backend == "duckdb" else "%s"
         for table in ("telemetry_num", "telemetry_val"):
-            sql = f"SELECT device_id, name, value FROM {table} WHERE device_id[2:]::INT >= ?"
-            for device, name, value in self.store._reader().execute(sql, [since]).fetchall():
-                found[device, name] = value if table == "telemetry_num" else orjson.loads(value)
+            sql = (
+                f"SELECT device_id, name, CAST(value AS TEXT) FROM {table} "
+                f"WHERE CAST(substr(device_id, 2) AS INT) >= {mark}"
+            )
+            for device, name, value in self.store.query(sql, [since])[1]:
+                found[device, name] = orjson.loads(value)
         return found
+
+    def as_stored(self, value: Any) -> Any:
+        """``value`` as this backend keeps it (see ``NUL_AS``)."""
+        nul = NUL_AS[self.backend]
+        if isinstance(value, str):
+            return value.replace("\x00", nul)
+        if isinstance(value, dict):
+            return {k.replace("\x00", nul): self.as_stored(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.as_stored(v) for v in value]
+        return value
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def one(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OneStore]:
+    if request.param == "duckdb":
+        store = DuckDBTelemetryStore(":memory:")
+        yield OneStore("duckdb", store)
+        store.close()
+        return
+    with postgres_database() as url:
+        pg = PostgresTelemetryStore(url)
+        yield OneStore("postgres", pg)
+        pg.close()
 
 
 def expected(payloads: list[bytes]) -> BatchCounts:
@@ -109,30 +154,39 @@ def strict(payload: bytes) -> Any:
         return _INVALID
 
 
-def test_json_objects_split_as_orjson_reads_them() -> None:
-    one = OneStore()
+def as_doubles(value: Any) -> Any:
+    """Every number as the double a JSON reader makes of it (booleans stay booleans)."""
+    if type(value) is int:
+        return float(value)
+    if isinstance(value, dict):
+        return {k: as_doubles(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(as_doubles(v) for v in value)
+    return value
 
+
+def test_json_objects_split_as_orjson_reads_them(one: OneStore) -> None:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(objects, min_size=1, max_size=10))
     def check(docs: list[dict[str, Any]]) -> None:
         devices, counts = one.write([orjson.dumps(doc) for doc in docs])
         assert counts == expected([orjson.dumps(doc) for doc in docs])
         want = {
-            (device, name): value
+            (device, one.as_stored(name)): one.as_stored(value)
             for device, doc in zip(devices, docs, strict=True)
             for name, value in {**split(doc)[0], **split(doc)[1]}.items()
         }
-        assert one.fields(devices[0]) == want
+        assert as_doubles(one.fields(devices[0])) == as_doubles(want)
         if want:  # and the API's read path agrees
             (device, name), value = next(iter(want.items()))
-            assert one.store.latest("app", device, name) == (value, ANY_TIME)
+            assert as_doubles(one.store.latest("app", device, name)) == as_doubles(
+                (value, ANY_TIME)
+            )
 
     check()
-    one.store.close()
 
 
-def test_any_bytes_are_stored_never_refused() -> None:
-    one = OneStore()
+def test_any_bytes_are_stored_never_refused(one: OneStore) -> None:
     payloads = st.binary(max_size=64) | st.text(max_size=64).map(str.encode) | near_json
 
     @settings(max_examples=60, deadline=None)
@@ -153,4 +207,3 @@ def test_any_bytes_are_stored_never_refused() -> None:
         assert all(math.isfinite(v) for v in stored if type(v) is float)
 
     check()
-    one.store.close()

@@ -39,7 +39,8 @@ normalised by re-serialising the parsed object: an escaped NUL becomes U+FFFD in
 field rows (PostgreSQL text cannot hold NUL) with the exact bytes kept in ``messages.raw``,
 and numbers that underflow a double become ``0.0`` (orjson's reading; PostgreSQL's
 ``float8`` refuses them). Text columns from the property bag lose NUL characters the
-same way.
+same way. ``jsonb`` keeps numbers as decimals: a float inside an object or array reads
+back as the same number written out in full (``5.6e16`` as ``56000000000000000``).
 
 Reads use a small pool of autocommit, read-only connections (each statement sees the
 batches committed before it); the writer has its own connection behind a lock. Every
@@ -112,7 +113,8 @@ CREATE TABLE IF NOT EXISTS template_fields (
 CREATE INDEX IF NOT EXISTS telemetry_num_field ON telemetry_num (app_id, device_id, name, ts);
 CREATE INDEX IF NOT EXISTS telemetry_val_field ON telemetry_val (app_id, device_id, name, ts);
 CREATE INDEX IF NOT EXISTS telemetry_unmodeled_device ON telemetry_unmodeled (app_id, device_id);
-CREATE INDEX IF NOT EXISTS messages_device ON messages (app_id, device_id);
+-- No (app_id, device_id) index on messages: nothing on the read path counts one
+-- device's messages, and each index is a write per message.
 CREATE INDEX IF NOT EXISTS messages_offset ON messages (log_offset);
 CREATE UNIQUE INDEX IF NOT EXISTS telemetry_1m_key ON telemetry_1m
     (app_id, name, minute, device_id, module_id, component) NULLS NOT DISTINCT;
@@ -205,7 +207,7 @@ WITH m AS (
                 THEN CASE WHEN field_kind IN {_NUMERIC_KINDS} THEN 'num' ELSE 'val' END
             ELSE 'mistyped' END AS dest
         FROM (
-            SELECT b.app_id, b.device_id, b.module_id, b.component, b.ts, b.log_offset,
+            SELECT b.app_id, b.device_id, b.module_id, b.component, b.ts, b.ts_ms, b.log_offset,
                 e.key AS name, e.value::text AS value, d.template_id, t.kind AS field_kind,
                 t.enum_values
             FROM (SELECT *, {_TS} AS ts FROM _batch WHERE kind = 'object') b
@@ -222,18 +224,20 @@ WITH m AS (
     ) typed
 ), n AS (
     INSERT INTO telemetry_num SELECT app_id, device_id, module_id, component, name, ts,
-        number, log_offset FROM f WHERE dest = 'num' ORDER BY app_id, device_id, name, ts
+        number, log_offset FROM f WHERE dest = 'num'
 ), v AS (
     INSERT INTO telemetry_val SELECT app_id, device_id, module_id, component, name, ts,
-        value::jsonb, log_offset FROM f WHERE dest = 'val' ORDER BY app_id, device_id, name, ts
+        value::jsonb, log_offset FROM f WHERE dest = 'val'
 ), u AS (
     INSERT INTO telemetry_unmodeled SELECT app_id, device_id, module_id, component, name,
         ts, value::jsonb, log_offset, dest FROM f WHERE dest IN ('unknown', 'mistyped')
 ), r AS (
     INSERT INTO telemetry_1m AS o SELECT app_id, device_id, module_id, component, name,
-        date_trunc('minute', ts), count(*), sum(number), min(number), max(number)
-    FROM f WHERE dest = 'num'
-    GROUP BY app_id, device_id, module_id, component, name, date_trunc('minute', ts)
+        timestamptz 'epoch' + minute_ms * interval '1 millisecond',
+        count(*), sum(number), min(number), max(number)
+    FROM (SELECT *, ts_ms - ((ts_ms % 60000) + 60000) % 60000 AS minute_ms
+        FROM f WHERE dest = 'num') minutes
+    GROUP BY app_id, device_id, module_id, component, name, minute_ms
     ON CONFLICT (app_id, name, minute, device_id, module_id, component) DO UPDATE SET
         count = o.count + excluded.count, sum = o.sum + excluded.sum,
         min = least(o.min, excluded.min), max = greatest(o.max, excluded.max)
