@@ -16,13 +16,15 @@ from aislehub.hub.lifecycle import device_changes
 from aislehub.hub.templates import TemplateCatalog
 from aislehub.install import Install, new_group_key
 from aislehub.models import is_device_template, template_from_dtdl
+from aislehub.settings import load_settings
 from aislehub.store.metadata import Device, EnrollmentGroup, MetadataStore
 from aislehub.store.templates import TemplateRecord
 
 
 def _open(data_dir: Path) -> tuple[Install, MetadataStore]:
+    """The install in ``data_dir`` and its metadata store (wherever its settings put it)."""
     install = Install.load(data_dir)
-    return install, MetadataStore(f"sqlite:///{data_dir / 'metadata.sqlite'}")
+    return install, MetadataStore(load_settings(data_dir).metadata_url)
 
 
 def _out(obj: Any) -> None:

@@ -56,6 +56,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_port=args.ws_port,
         http_port=args.http_port,
         plain_mqtt_port=args.plain_mqtt_port,
+        metadata_database=args.metadata_database,
+        telemetry_database=args.telemetry_database,
+        nats_url=args.nats,
     )
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -114,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-port", type=int, default=None)
     p.add_argument("--http-port", type=int, default=None)
     p.add_argument("--plain-mqtt-port", type=int, default=None)
+    p.add_argument("--metadata-database", help="SQLAlchemy URL (default: SQLite in the data dir)")
+    p.add_argument("--telemetry-database", help="postgresql://… (default: DuckDB in the data dir)")
+    p.add_argument("--nats", help="nats://… : the ingest log on JetStream (default: local log)")
 
     p = command("demo", cmd_demo, "init (if needed), serve and run a simulated fleet")
     p.add_argument("--devices", type=int, default=10)

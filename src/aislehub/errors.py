@@ -20,6 +20,7 @@
         ├── Conflict                  409
         ├── PreconditionFailed        412
         ├── ValidationFailed          422
+        ├── NotImplementedHere        501 (valid, but not on this server's engines)
         └── GatewayTimeout            504 (a device did not answer in time)
 
 Anything else escaping a handler is our own bug: it is logged with a traceback and the
@@ -104,6 +105,12 @@ class PreconditionFailed(ApiError):
 
 class ValidationFailed(ApiError):
     status, code = 422, "ValidationFailed"
+
+
+class NotImplementedHere(ApiError):
+    """The request is valid, but this server's configuration cannot answer it."""
+
+    status, code = 501, "NotImplemented"
 
 
 class GatewayTimeout(ApiError):

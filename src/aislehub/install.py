@@ -18,6 +18,7 @@ from aislehub.api.tokens import issue_api_token
 from aislehub.gateway import certs
 from aislehub.hub.auth import DEFAULT_GROUP
 from aislehub.protocol.dps import generate_id_scope
+from aislehub.settings import load_settings
 from aislehub.store.metadata import App, EnrollmentGroup, MetadataStore
 
 ADMIN_ROLE = "ca310b8d-2f4a-44e0-a36e-957c202cd8d4"  # IoT Central's built-in Administrator role
@@ -56,8 +57,12 @@ def initialize(
     ips: list[str],
     app_name: str = "aislehub",
     subdomain: str = "app",
+    metadata_url: str | None = None,
 ) -> tuple[Install, str]:
-    """Create the install; returns it with the admin API token (shown only now)."""
+    """Create the install; returns it with the admin API token (shown only now).
+
+    The metadata store is the data directory's SQLite file unless ``metadata_url`` (or the
+    settings: ``AISLEHUB_METADATA_DATABASE``, ``aislehub.toml``) names another one."""
     if Install.path(data_dir).exists():
         raise FileExistsError(f"{data_dir} already holds an install")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +70,7 @@ def initialize(
     dns = [h for h in names if not _is_ip(h)]
     all_ips = list(dict.fromkeys([*ips, *(h for h in names if _is_ip(h))] or ["127.0.0.1"]))
     paths = certs.write_install_pki(data_dir / "pki", dns, all_ips)
-    store = MetadataStore(f"sqlite:///{data_dir / 'metadata.sqlite'}")
+    store = MetadataStore(metadata_url or load_settings(data_dir).metadata_url)
     try:
         app = store.create_app(App(secrets.token_hex(16), app_name, subdomain, generate_id_scope()))
         for group_id, kind in ((DEFAULT_GROUP, "iot"), ("SAS-IoT-Edge-Devices", "iotEdge")):

@@ -15,11 +15,12 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import uvicorn
 
 from aislehub.api.app import create_api
-from aislehub.api.deps import ApiContext
+from aislehub.api.deps import ApiContext, TelemetryReader
 from aislehub.gateway import certs
 from aislehub.gateway.context import GatewayContext
 from aislehub.gateway.server import Gateway
@@ -28,11 +29,13 @@ from aislehub.hub.hub import DeviceHub
 from aislehub.ingest.columns import DecodeStats
 from aislehub.ingest.consumer import StoreWriter
 from aislehub.ingest.local_log import LocalLog
+from aislehub.ingest.log import IngestLog
 from aislehub.install import Install
 from aislehub.metrics import Metrics
 from aislehub.settings import Settings
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import MetadataStore
+from aislehub.store.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +58,35 @@ class Runtime:
     install: Install
     metrics: Metrics
     store: MetadataStore
-    telemetry: DuckDBTelemetryStore
-    log: LocalLog
+    telemetry: Telemetry
+    log: IngestLog
     writer: StoreWriter
     hub: DeviceHub
     gateway: Gateway
     api: _ApiServer
+
+
+class Telemetry(TelemetryStore, TelemetryReader, Protocol):
+    """A telemetry store the API can read: both stores we ship."""
+
+
+def open_telemetry(settings: Settings) -> Telemetry:
+    """DuckDB in the data directory, or PostgreSQL when ``telemetry_database`` is set."""
+    if settings.telemetry_database:
+        from aislehub.store.postgres_telemetry import PostgresTelemetryStore
+
+        return PostgresTelemetryStore(settings.telemetry_database)
+    return DuckDBTelemetryStore(settings.telemetry_path)
+
+
+def open_ingest_log(settings: Settings) -> IngestLog:
+    """The local segmented log, or a JetStream stream when ``nats_url`` is set."""
+    if settings.nats_url:
+        from aislehub.ingest.nats_log import NatsLog
+
+        stream = settings.nats_stream
+        return NatsLog(settings.nats_url, stream, f"aislehub.{stream}")
+    return LocalLog(settings.log_dir, commit_interval=settings.commit_interval)
 
 
 @contextlib.asynccontextmanager
@@ -69,8 +95,8 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     install = Install.load(settings.data_dir)
     metrics = Metrics()
     store = MetadataStore(settings.metadata_url)
-    telemetry = DuckDBTelemetryStore(settings.telemetry_path)
-    ingest_log = LocalLog(settings.log_dir, commit_interval=settings.commit_interval)
+    telemetry = open_telemetry(settings)
+    ingest_log = open_ingest_log(settings)
     await ingest_log.start()
     hub = DeviceHub(store, metrics, install.hostname)
     writer = StoreWriter(ingest_log, telemetry, catalog=CatalogSource(store, hub.templates))

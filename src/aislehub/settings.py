@@ -33,6 +33,12 @@ class Settings:
     commit_interval: float = 0.002
     method_default_timeout: float = 30.0
     log_level: str = "INFO"
+    # Scale-out engines (docs/operations-scale-out.md). Unset: the embedded defaults in the
+    # data directory (SQLite metadata, DuckDB telemetry, the local segmented log).
+    metadata_database: str | None = None  # postgresql+psycopg://… (or sqlite:///…)
+    telemetry_database: str | None = None  # postgresql://…
+    nats_url: str | None = None  # nats://127.0.0.1:4222: the ingest log on JetStream
+    nats_stream: str = "aislehub-ingest"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -41,7 +47,7 @@ class Settings:
 
     @property
     def metadata_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'metadata.sqlite'}"
+        return self.metadata_database or f"sqlite:///{self.data_dir / 'metadata.sqlite'}"
 
     @property
     def telemetry_path(self) -> Path:

@@ -90,3 +90,11 @@ class IngestLog(Protocol):
     async def truncate_before(self, offset: int) -> None:
         """Allow the log to drop records below ``offset`` (retention is best effort)."""
         ...
+
+    async def start(self) -> None:
+        """Open the log (recover files, connect); before any other call."""
+        ...
+
+    async def close(self) -> None:
+        """Settle what is queued, then release the log; appends fail afterwards."""
+        ...

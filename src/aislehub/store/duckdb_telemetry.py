@@ -413,6 +413,8 @@ class DuckDBTelemetryStore:
             for c, m, n, r, k, ts, v in rows
         ]
 
+    dialect = "duckdb"  # of the SQL that ``query`` runs
+
     def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run one read-only statement on this thread's cursor: column names and rows."""
         cur = self._reader()

@@ -19,6 +19,7 @@ from pydantic import StrictStr
 
 from aislehub.api.deps import Caller, CallerDep
 from aislehub.api.models import Body
+from aislehub.errors import NotImplementedHere
 from aislehub.query.iotc_properties import DeviceProperties, property_rows
 from aislehub.query.iotc_query import parse_query
 from aislehub.query.iotc_sql import PropertyPlan, QueryInvalid, TelemetryPlan, plan_query
@@ -67,6 +68,11 @@ async def _telemetry(caller: Caller, plan: TelemetryPlan) -> bytes:
     reader = caller.ctx.telemetry
     if not isinstance(reader, SqlReader):  # pragma: no cover - every store we ship has it
         raise RuntimeError("the telemetry store cannot run queries")
+    if getattr(reader, "dialect", None) != "duckdb":  # the planner writes DuckDB SQL
+        raise NotImplementedHere(
+            "Telemetry queries run on the embedded DuckDB telemetry store; this server keeps "
+            "telemetry in PostgreSQL, where the query language is not available yet."
+        )
     # DuckDB releases the GIL while it scans: off the event loop, as the other reads.
     _, rows = await asyncio.to_thread(reader.query, plan.json_sql, list(plan.params))
     return b'{"results":[' + ",".join(row[0] for row in rows).encode() + b"]}"
