@@ -12,7 +12,10 @@ releases the GIL, so the gateway keeps the interpreter meanwhile):
    (``json_keys``, ``json_extract(…, '$.*')``): several times cheaper than a lateral
    ``json_each``, which runs once per message;
 4. ``telemetry_num`` / ``telemetry_val``: the fields split by JSON type;
-5. the consumer offset, upserted, and the counts returned. The two temporary tables stay
+5. ``telemetry_1m``: the numeric fields' one-minute rollup (count, sum, min, max), merged
+   with the rows of the minutes the batch touches, which the metrics explorer reads for
+   grains of a minute or more;
+6. the consumer offset, upserted, and the counts returned. The two temporary tables stay
    until the next batch replaces them.
 
 DuckDB's JSON reader is more lenient than RFC 8259: it takes ``NaN``, ``Infinity`` and
@@ -38,6 +41,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aislehub.store.telemetry import BatchCounts, Catalog, TelemetryBatch, UnmodeledField
 
@@ -53,6 +57,9 @@ CREATE TABLE IF NOT EXISTS telemetry_unmodeled (
 CREATE TABLE IF NOT EXISTS messages (
     {_KEYS}, ts TIMESTAMP NOT NULL, log_offset BIGINT NOT NULL, message_id VARCHAR,
     properties JSON, raw BLOB, valid_json BOOLEAN NOT NULL);
+CREATE TABLE IF NOT EXISTS telemetry_1m (
+    {_KEYS}, name VARCHAR NOT NULL, minute TIMESTAMP NOT NULL, count BIGINT NOT NULL,
+    sum DOUBLE NOT NULL, min DOUBLE NOT NULL, max DOUBLE NOT NULL);
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     consumer VARCHAR PRIMARY KEY, log_offset BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS device_catalog (
@@ -150,6 +157,28 @@ _FITS = f"""CASE t.kind
 # it (their messages are not constants, which DuckDB would fold and raise at once).
 # Literals, not parameters: DuckDB binds parameters to the last statement only. The
 # offset's SET expression is also evaluated for a first insert, hence the IS NULL.
+# The one-minute rollup (count, sum, min, max per field and minute; the PostgreSQL store's
+# shape), kept exact by merging: the batch's minutes are aggregated, the rows it touches
+# (only minutes from the batch's first one, a literal so zone maps prune the scan) are
+# read, deleted and written back combined. One row per field and minute, whatever the
+# batch size; a replayed batch never gets here (its offset check aborts the script).
+_KEY_MATCH = (
+    "t.app_id = n.app_id AND t.device_id = n.device_id AND t.name = n.name "
+    "AND t.minute = n.minute AND t.module_id IS NOT DISTINCT FROM n.module_id "
+    "AND t.component IS NOT DISTINCT FROM n.component"
+)
+_ROLLUP = f"""
+CREATE OR REPLACE TEMP TABLE _minute AS SELECT app_id, device_id, module_id, component, name,
+    time_bucket(INTERVAL 1 MINUTE, ts) AS minute, count(*) AS count, sum(v) AS sum,
+    min(v) AS min, max(v) AS max
+FROM (SELECT *, value::DOUBLE AS v FROM _field WHERE dest = 'num') GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE _minute_old AS SELECT t.* FROM telemetry_1m t
+    SEMI JOIN _minute n ON {_KEY_MATCH} WHERE t.minute >= :since:;
+DELETE FROM telemetry_1m t USING _minute n WHERE t.minute >= :since: AND {_KEY_MATCH};
+INSERT INTO telemetry_1m SELECT app_id, device_id, module_id, component, name, minute,
+    sum(count), sum(sum), min(min), max(max)
+FROM (SELECT * FROM _minute UNION ALL SELECT * FROM _minute_old) GROUP BY ALL;
+"""
 _WRITE = f"""
 BEGIN TRANSACTION;
 CREATE OR REPLACE TEMP TABLE _msg AS SELECT *, {_KIND} AS kind
@@ -182,6 +211,7 @@ INSERT INTO telemetry_num SELECT app_id, device_id, module_id, component, name, 
     value::DOUBLE, log_offset FROM _field WHERE dest = 'num';
 INSERT INTO telemetry_val SELECT app_id, device_id, module_id, component, name, ts, value,
     log_offset FROM _field WHERE dest = 'val';
+{_ROLLUP}
 INSERT INTO telemetry_unmodeled SELECT app_id, device_id, module_id, component, name, ts,
     value, log_offset, dest FROM _field WHERE dest IN ('unknown', 'mistyped');
 INSERT INTO consumer_offsets VALUES (:consumer:, :last:) ON CONFLICT (consumer)
@@ -199,13 +229,18 @@ FROM _msg;
 """
 
 
-def _write_script(consumer: str, last_offset: int, deep: list[int] | None) -> str:
-    """The write for one batch; ``deep``: exact verdicts for the ``object?`` payloads."""
+def _write_script(
+    consumer: str, last_offset: int, deep: list[int] | None, since: datetime | None = None
+) -> str:
+    """The write for one batch; ``deep``: exact verdicts for the ``object?`` payloads;
+    ``since``: the batch's earliest timestamp (bounds the rollup rows it may touch)."""
     kind = "'object?'"  # unknown: abort, check in Python, write again
     if deep is not None:
         found = ", ".join(str(int(offset)) for offset in deep) or "NULL"
         kind = f"CASE WHEN log_offset IN ({found}) THEN 'deep' ELSE 'object' END"
     script = _WRITE.replace(":deep:", kind).replace(":consumer:", _literal(consumer))
+    first = (since or datetime(1970, 1, 1)).replace(second=0, microsecond=0, tzinfo=None)
+    script = script.replace(":since:", f"TIMESTAMP '{first.isoformat(sep=' ')}'")
     return script.replace(":last:", str(int(last_offset)))
 
 
@@ -286,11 +321,13 @@ class DuckDBTelemetryStore:
         with self._write_lock:
             cur = self._writer
             cur.register("_batch", batch.messages)  # replaced by the next batch's
+            since = _earliest(batch)
             try:
                 try:
-                    row = _run(cur, _write_script(consumer, last_offset, None))
+                    row = _run(cur, _write_script(consumer, last_offset, None, since))
                 except _MaybeDeep:
-                    row = _run(cur, _write_script(consumer, last_offset, _deep_offsets(batch)))
+                    deep = _deep_offsets(batch)
+                    row = _run(cur, _write_script(consumer, last_offset, deep, since))
             except _Replayed:
                 return None
         return BatchCounts(len(batch), *row)
@@ -461,6 +498,13 @@ def _run(cur: duckdb.DuckDBPyConnection, script: str) -> tuple[int, ...]:
             raise _MaybeDeep from exc
         raise
     return row
+
+
+def _earliest(batch: TelemetryBatch) -> datetime | None:
+    if "ts" not in batch.messages.column_names:
+        return None  # not a batch: the script fails on it and says why
+    earliest = pc.min(batch.messages.column("ts")).as_py()
+    return earliest if isinstance(earliest, datetime) else None
 
 
 def _deep_offsets(batch: TelemetryBatch) -> list[int]:
