@@ -18,10 +18,13 @@ from aislehub.api.routes import (
     device_templates,
     devices,
     enrollment,
+    explorer,
+    jobs,
     messages,
     ops,
     properties,
     query,
+    scheduled_jobs,
     telemetry,
 )
 
@@ -38,7 +41,10 @@ _RESOURCES = (
     device_groups,
     enrollment,
     api_tokens,
+    jobs,
+    scheduled_jobs,
     query,
+    explorer,
 )
 
 DESCRIPTION = """\

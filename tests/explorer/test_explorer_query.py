@@ -1,0 +1,240 @@
+"""The explorer's query model on the real stores: split, sort, limit, other, downsampling,
+rollups against raw points, edge cases and tenant isolation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import timedelta
+
+import pyarrow as pa
+import pytest
+from tests.explorer.conftest import APP, T0, Fleet, columns
+
+from aislehub.errors import BadRequest
+from aislehub.explorer import parse_explorer_query, planner, run_explorer_query
+from aislehub.explorer.export import to_csv
+from aislehub.store.cloud_properties import CloudValues
+from aislehub.store.telemetry import DEVICE_CATALOG_SCHEMA, TEMPLATE_FIELDS_SCHEMA, Catalog
+
+
+def eight_devices(fleet: Fleet) -> None:
+    """d1 … d8, each sending its number + 0 / + 2 every 10 s for 10 minutes."""
+    for n in range(1, 9):
+        fleet.device(f"d{n}")
+    fleet.send(
+        [
+            (f"d{n}", T0 + timedelta(seconds=10 * i), {"temp": n + (i % 2) * 2})
+            for i in range(60)
+            for n in range(1, 9)
+        ]
+    )
+
+
+def test_split_by_device_sort_highest_limit_folds_the_rest_into_other(fleet: Fleet) -> None:
+    eight_devices(fleet)
+    result = fleet.query(metric="temp", aggregation="max", splitBy="device", limit=3, grain="PT1M")
+    assert [s.name for s in result.series] == ["d8", "d7", "d6", "other"]
+    assert [s.total for s in result.series] == [10, 9, 8, 7]
+    other = result.series[-1]
+    assert other.other and other.members == 5
+    assert result.source == "rollup" and result.bucket == timedelta(minutes=1)
+    assert len(result.time) == 10  # minutes with data; the range's other 50 have none
+
+
+def test_sort_lowest_and_other_is_the_aggregate_of_its_points(fleet: Fleet) -> None:
+    eight_devices(fleet)
+    result = fleet.query(
+        metric="temp", aggregation="avg", splitBy="device", sort="lowest", limit=2, grain="PT5M"
+    )
+    assert [s.name for s in result.series] == ["d1", "d2", "other"]
+    assert [s.total for s in result.series] == [2.0, 3.0, pytest.approx(6.5)]
+    assert columns(result)["other"] == [pytest.approx(6.5), pytest.approx(6.5)]
+
+
+def test_no_split_is_one_series_named_by_the_metric(fleet: Fleet) -> None:
+    eight_devices(fleet)
+    result = fleet.query(metric="temp", aggregation="count", grain="PT10M")
+    assert [(s.name, s.total) for s in result.series] == [("temp", 480.0)]
+    assert result.values == [[480.0]]
+
+
+def test_split_by_template_and_by_tag(fleet: Fleet) -> None:
+    fleet.device("a", template="dtmi:x:A;1")
+    fleet.device("b", template="dtmi:x:B;1")
+    fleet.device("c")
+    fleet.store.cloud.save(APP, "a", CloudValues({"store": "north"}))
+    fleet.store.cloud.save(APP, "b", CloudValues({"store": "north"}))
+    fleet.send([(d, T0, {"temp": v}) for d, v in (("a", 1), ("b", 3), ("c", 10))])
+    fleet.telemetry.sync_catalog(_catalog(fleet))
+    by_template = fleet.query(metric="temp", aggregation="max", splitBy="template")
+    assert [(s.name, s.total) for s in by_template.series] == [
+        ("(none)", 10.0),
+        ("dtmi:x:B;1", 3.0),
+        ("dtmi:x:A;1", 1.0),
+    ]
+    by_tag = fleet.query(metric="temp", aggregation="avg", splitBy={"tag": "store"})
+    assert [(s.name, s.total) for s in by_tag.series] == [("(none)", 10.0), ("north", 2.0)]
+
+
+def test_scope_narrows_the_devices(fleet: Fleet) -> None:
+    eight_devices(fleet)
+    result = fleet.query(
+        metric="temp", aggregation="max", splitBy="device", scope={"devices": ["d2", "d5"]}
+    )
+    assert [s.name for s in result.series] == ["d5", "d2"]
+
+
+@pytest.mark.parametrize("aggregation", ["avg", "min", "max", "sum", "count"])
+@pytest.mark.parametrize("grain", ["PT1M", "PT5M", "PT1H"])
+def test_rollups_and_raw_points_agree(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch, aggregation: str, grain: str
+) -> None:
+    for n in range(3):
+        fleet.device(f"d{n}")
+    # Several batches touch the same minutes, so the rollup rows are merged.
+    for batch in range(4):
+        fleet.send(
+            [
+                (f"d{n}", T0 + timedelta(seconds=7 * i + batch), {"temp": math.sin(i + n) * 10})
+                for i in range(batch * 30, batch * 30 + 30)
+                for n in range(3)
+            ]
+        )
+    query = {"metric": "temp", "aggregation": aggregation, "grain": grain, "splitBy": "device"}
+    rolled = fleet.query(**query)
+    assert rolled.source == "rollup"
+    monkeypatch.setattr(planner, "uses_rollup", lambda q: False)
+    raw = fleet.query(**query)
+    assert raw.source == "raw"
+    assert [s.name for s in rolled.series] == [s.name for s in raw.series]
+    assert rolled.time == raw.time
+    for a, b in zip(rolled.values, raw.values, strict=True):
+        assert a == pytest.approx(b)
+
+
+def test_rollup_holds_one_row_per_field_and_minute(fleet: Fleet) -> None:
+    fleet.device("d")
+    for i in range(5):
+        fleet.send([("d", T0 + timedelta(seconds=i), {"temp": i, "rh": 50})])
+    _, rows = fleet.telemetry.query(
+        "SELECT name, count, sum, min, max FROM telemetry_1m ORDER BY name", []
+    )
+    assert rows == [("rh", 5, 250.0, 50.0, 50.0), ("temp", 5, 10.0, 0.0, 4.0)]
+
+
+def test_percentiles_read_raw_points(fleet: Fleet) -> None:
+    eight_devices(fleet)
+    result = fleet.query(metric="temp", aggregation="p95", grain="PT10M")
+    assert result.source == "raw"
+    assert result.series[0].total == pytest.approx(10.0)
+
+
+def test_raw_downsampling_keeps_the_extremes(fleet: Fleet) -> None:
+    fleet.device("d")
+    values = [math.sin(i / 50) for i in range(3600)]
+    values[1234] = 99.0  # a one-point spike
+    values[2345] = -42.0
+    fleet.send([("d", T0 + timedelta(seconds=i), {"temp": v}) for i, v in enumerate(values)])
+    result = fleet.query(metric="temp", mode="raw", points=100)
+    (column,) = result.values
+    kept = [v for v in column if v is not None]
+    assert 100 <= len(kept) <= 200
+    assert max(kept) == 99.0 and min(kept) == -42.0
+    spike = T0 + timedelta(seconds=1234)
+    assert result.time[column.index(99.0)] == int(spike.timestamp() * 1000)
+
+
+def test_sparse_raw_points_come_back_as_they_are(fleet: Fleet) -> None:
+    fleet.device("d")
+    fleet.send([("d", T0 + timedelta(minutes=i), {"temp": i}) for i in range(5)])
+    result = fleet.query(metric="temp", mode="raw", points=1000)
+    assert result.values == [[0, 1, 2, 3, 4]]
+
+
+def test_point_budget_warns_and_load_anyway_loads(fleet: Fleet) -> None:
+    fleet.device("d")
+    fleet.send([("d", T0 + timedelta(seconds=i), {"temp": i}) for i in range(3600)])
+    end = T0 + timedelta(hours=1)
+    body = {"metric": "temp", "mode": "raw", "downsample": False}
+    parsed = parse_explorer_query({**body, "from": T0.isoformat(), "to": end.isoformat()})
+    warned = run_explorer_query(parsed, APP, fleet.store, fleet.telemetry, budget=1000)
+    assert warned.warning is not None and warned.warning["points"] == 3600
+    assert warned.values == []
+    loaded = run_explorer_query(
+        dataclasses.replace(parsed, load_anyway=True),
+        APP,
+        fleet.store,
+        fleet.telemetry,
+        budget=1000,
+    )
+    assert loaded.warning is None and loaded.points == 3600
+
+
+def test_empty_range_one_point_and_huge_grain(fleet: Fleet) -> None:
+    fleet.device("d")
+    empty = fleet.query(metric="temp", splitBy="device")
+    assert empty.series == [] and empty.time == [] and empty.values == []
+    fleet.send([("d", T0 + timedelta(minutes=3), {"temp": 5.5})])
+    one = fleet.query(metric="temp", splitBy="device", mode="raw")
+    assert one.values == [[5.5]]
+    huge = fleet.query(metric="temp", grain="P7D", aggregation="sum")
+    assert huge.values == [[5.5]] and len(huge.time) == 1
+    assert huge.start <= T0.replace(tzinfo=None) and huge.end - huge.start == timedelta(days=7)
+
+
+def test_other_apps_data_is_never_read(fleet: Fleet) -> None:
+    fleet.device("d")
+    fleet.device("d", app_id="app-b")
+    fleet.send([("d", T0, {"temp": 1.0})])
+    fleet.send([("d", T0, {"temp": 100.0})], app_id="app-b")
+    ours = fleet.query(metric="temp", aggregation="max", splitBy="device")
+    assert [(s.name, s.total) for s in ours.series] == [("d", 1.0)]
+    theirs = fleet.query(app_id="app-b", metric="temp", aggregation="max", scope={"devices": ["d"]})
+    assert theirs.series[0].total == 100.0
+
+
+def test_csv_export_is_what_is_charted(fleet: Fleet) -> None:
+    eight_devices(fleet)
+    result = fleet.query(metric="temp", aggregation="max", splitBy="device", limit=2, grain="PT5M")
+    assert to_csv(result).splitlines() == [
+        "time,d8,d7,other",
+        "2025-03-01T12:00:00.000Z,10.0,9.0,8.0",
+        "2025-03-01T12:05:00.000Z,10.0,9.0,8.0",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"metric": "a.b.c"},
+        {"metric": "t", "aggregation": "median"},
+        {"metric": "t", "range": "P1M"},
+        {"metric": "t", "grain": "PT0.5S"},
+        {"metric": "t", "splitBy": "store"},
+        {"metric": "t", "limit": 0},
+        {"metric": "t", "from": "yesterday"},
+        {"metric": "t", "scope": {"devices": []}},
+        {"metric": "t", "bogus": 1},
+    ],
+)
+def test_bad_queries_are_400s(body: dict[str, object]) -> None:
+    with pytest.raises(BadRequest):
+        parse_explorer_query(body)
+
+
+def test_auto_grain_fits_the_chart_width() -> None:
+    q = parse_explorer_query({"metric": "t", "range": "PT24H", "points": 1000})
+    assert q.grain == timedelta(minutes=5)
+    q = parse_explorer_query({"metric": "t", "range": "PT24H", "points": 1440})
+    assert q.grain == timedelta(minutes=1)
+
+
+def _catalog(fleet: Fleet) -> Catalog:
+    rows = fleet.store.device_catalog()
+    devices = pa.Table.from_pylist(
+        [dict(zip(DEVICE_CATALOG_SCHEMA.names, row, strict=True)) for row in rows],
+        schema=DEVICE_CATALOG_SCHEMA,
+    )
+    return Catalog(devices, TEMPLATE_FIELDS_SCHEMA.empty_table())
