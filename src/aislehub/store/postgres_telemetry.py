@@ -20,7 +20,7 @@ A batch, in one transaction on the writer's connection:
    committed one: otherwise nothing is written (a replay) and the row lock serialises
    two writers of one consumer;
 2. the messages, classified in Python by orjson (the strict RFC 8259 reader the payload
-   rules are written against, ~1 µs a message): ``object``, ``other`` (valid JSON, not an
+   rules are written against, ~2 µs a message): ``object``, ``other`` (valid JSON, not an
    object), ``deep`` (nested deeper than 254 levels) or ``invalid``; then one binary
    ``COPY`` into a temporary staging table;
 3. one SQL statement: ``messages`` rows, the objects' top-level fields exploded by
@@ -31,16 +31,17 @@ A batch, in one transaction on the writer's connection:
    replayed batch is refused by step 1, so the rollup never counts a batch twice.
 
 Why orjson in Python and not a ``try_jsonb`` in PL/pgSQL: each call of a function with an
-exception block opens a subtransaction, which measured several times slower than orjson
-for the whole batch (see ``bench/telemetry_backends.py``), and PostgreSQL's JSON readers
-differ from RFC 8259 in both directions (``json`` takes lone surrogates and numbers beyond
-a double, ``jsonb`` refuses ``\\u0000``). Payloads that PostgreSQL cannot hold as sent are
-normalised by re-serialising the parsed object: an escaped NUL becomes U+FFFD in the
-field rows (PostgreSQL text cannot hold NUL) with the exact bytes kept in ``messages.raw``,
-and numbers that underflow a double become ``0.0`` (orjson's reading; PostgreSQL's
-``float8`` refuses them). Text columns from the property bag lose NUL characters the
-same way. ``jsonb`` keeps numbers as decimals: a float inside an object or array reads
-back as the same number written out in full (``5.6e16`` as ``56000000000000000``).
+exception block opens a subtransaction, which measured a little slower than orjson
+(``bench/telemetry_backends.py``), and PostgreSQL's JSON readers differ from RFC 8259 in
+both directions (``json`` takes lone surrogates and numbers beyond a double, ``jsonb``
+refuses ``\\u0000``), while orjson is the strict reader the payload rules are written
+against. Payloads that PostgreSQL cannot hold as sent are normalised by re-serialising
+the parsed object: an escaped NUL becomes U+FFFD in the field rows (PostgreSQL text
+cannot hold NUL) with the exact bytes kept in ``messages.raw``, and numbers that
+underflow a double become ``0.0`` (orjson's reading; PostgreSQL's ``float8`` refuses
+them). Text columns from the property bag lose NUL characters the same way. ``jsonb``
+keeps numbers as decimals: a float inside an object or array reads back as the same
+number written out in full (``5.6e16`` as ``56000000000000000``).
 
 Reads use a small pool of autocommit, read-only connections (each statement sees the
 batches committed before it); the writer has its own connection behind a lock. Every
@@ -542,6 +543,10 @@ class PostgresTelemetryStore:
                 copy.set_types(_STAGE_TYPES)
                 for row in zip(*columns, strict=True):
                     copy.write_row(row)
+            # The planner cannot see how many rows json_each makes (nor how few groups
+            # they fold into): left alone it sorts ~150k rows for the rollup, where a
+            # hash aggregate is what fits. Nothing else in _WRITE sorts.
+            cur.execute("SET LOCAL enable_sort = off")
             counts = cur.execute(_WRITE).fetchone()
             assert counts is not None
             return int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3])
