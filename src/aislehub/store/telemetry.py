@@ -47,8 +47,9 @@ Timestamps are UTC with millisecond precision. Query methods take and return awa
 ``datetime`` values; ``component=None`` / ``module_id=None`` mean the device's root
 component / the device itself, as in IoT Central's URL scheme.
 
-Implementations: :class:`aislehub.store.duckdb_telemetry.DuckDBTelemetryStore`; the
-PostgreSQL one joins ``tests/store/test_telemetry_conformance.py`` when it lands.
+Implementations: :class:`aislehub.store.duckdb_telemetry.DuckDBTelemetryStore` and
+:class:`aislehub.store.postgres_telemetry.PostgresTelemetryStore`; both pass
+``tests/store/test_telemetry_conformance.py``.
 """
 
 from __future__ import annotations
