@@ -173,3 +173,59 @@ cloud_properties = sa.Table(
     sa.Column("properties", sa.JSON, nullable=False),  # name -> value
     sa.Column("updated", sa.JSON, nullable=False),  # name -> ISO time
 )
+
+# -- rules, alerts and their actions (migration 0003) ------------------------------------
+rules = sa.Table(
+    "rules",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),  # the rule as given (templates-format.md)
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("app_id", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(128), nullable=False),
+    sa.Column("device_id", sa.String(128), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # open | acknowledged | resolved
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("acknowledged_by", sa.String(256), nullable=True),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("resolved_by", sa.String(256), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index("ix_alerts_app_state", "app_id", "state", "opened_at"),
+    sa.Index("ix_alerts_rule_device", "app_id", "rule_id", "device_id", "state"),
+)
+
+alert_actions = sa.Table(
+    "alert_actions",
+    metadata,
+    sa.Column("alert_id", sa.String(32), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),  # position in the rule's actions
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),  # the action as the rule had it then
+    sa.Column("state", sa.String(16), nullable=False),  # pending | succeeded | failed
+    sa.Column("attempts", sa.JSON, nullable=False),  # [{at, ok, detail}]
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_alert_actions_state", "state"),
+)
+
+# The rules engine's checkpoint: its log offset and its evaluators' state, written in the
+# transaction that records the alerts they produced (a restart fires nothing twice).
+rule_checkpoints = sa.Table(
+    "rule_checkpoints",
+    metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("log_offset", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.LargeBinary, nullable=False),
+    sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
+)
