@@ -11,7 +11,21 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+# Browser assets of the operator UI: from the npm registry (package-lock.json), copied
+# next to the UI's own files; both node_modules/ and the copies are git-ignored.
+VENDOR = src/aislehub/web/static/vendor
+VENDOR_FILES = node_modules/htmx.org/dist/htmx.min.js node_modules/uplot/dist/uPlot.iife.min.js \
+	node_modules/uplot/dist/uPlot.min.css
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+
+$(VENDOR)/.installed: node_modules/.package-lock.json
+	mkdir -p $(VENDOR)
+	cp $(VENDOR_FILES) $(VENDOR)/
+	touch $@
+
+install: $(BIN)/.installed $(VENDOR)/.installed
 
 demo: install
 	$(BIN)/aislehub demo --data-dir ./data/demo

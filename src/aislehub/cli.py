@@ -91,6 +91,12 @@ def cmd_template(args: argparse.Namespace) -> int:
     return admin.template_command(Path(args.data_dir), args)
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from aislehub.web.accounts import user_command
+
+    return user_command(Path(args.data_dir), args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from aislehub.bench import main as bench_main
 
@@ -146,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
         "target", nargs="?", help="import: a DTDL or IoT Central template file; else an id"
     )
     p.add_argument("--id", help="import: the template id (default: the file's @id)")
+
+    p = command("user", cmd_user, "manage operator UI users")
+    p.add_argument("action", choices=["list", "create", "delete"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--role", default="admin", help="admin, operator or viewer")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
     p.add_argument("scenario", choices=["ingest", "query"])

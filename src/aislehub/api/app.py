@@ -13,6 +13,7 @@ from aislehub.api.routes import (
     attestation,
     commands,
     components,
+    dashboards,
     device_groups,
     device_status,
     device_templates,
@@ -26,7 +27,9 @@ from aislehub.api.routes import (
     query,
     scheduled_jobs,
     telemetry,
+    users,
 )
+from aislehub.web import install_web
 
 _RESOURCES = (
     devices,
@@ -45,6 +48,8 @@ _RESOURCES = (
     scheduled_jobs,
     query,
     explorer,
+    dashboards,
+    users,
 )
 
 DESCRIPTION = """\
@@ -112,4 +117,5 @@ def create_api(ctx: ApiContext) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops.router)
+    install_web(app)
     return app

@@ -229,3 +229,25 @@ rule_checkpoints = sa.Table(
     sa.Column("state", sa.LargeBinary, nullable=False),
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# -- operator UI: users (argon2 password hashes) and dashboards ----------------------------
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),  # argon2id, PHC string
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("name", name="uq_users_name"),  # a login names one user
+)
+
+dashboards = sa.Table(
+    "dashboards",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("document", sa.JSON, nullable=False),  # as PUT, tiles opaque to the store
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

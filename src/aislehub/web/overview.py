@@ -1,0 +1,194 @@
+"""What the overview, dashboards and inbox show, read from the stores (no HTTP here).
+
+Tiles follow ``docs/templates-format.md``: ``kpi`` (devicesOnline, devicesOffline,
+messagesToday, openAlerts, or an explorer query), ``lineChart`` (an explorer query drawn
+in the browser), ``lkv`` (latest value per device), ``map`` (device locations drawn as
+SVG: no tile server, works offline), ``alerts`` and ``table``. IoT Central's tile shape
+(``configuration.type``) is read the same way; a type we do not draw is shown as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from aislehub.api.deps import Caller
+from aislehub.models.elements import Telemetry
+from aislehub.models.modelset import ResolvedModel
+from aislehub.store import schema
+
+__all__ = ["Tile", "fleet_figures", "inbox", "metric_names", "render_tiles", "telemetry_names"]
+
+Json = dict[str, Any]
+_NUMERIC = {"double", "float", "integer", "long"}
+
+
+@dataclass(slots=True)
+class Tile:
+    type: str
+    title: str
+    spec: Json
+    data: Any = None
+    rows: list[Json] = field(default_factory=list)
+
+
+def fleet_figures(caller: Caller) -> Json:
+    store, app_id = caller.ctx.store, caller.app_id
+    total = store.count_devices(app_id)
+    online = len(caller.ctx.hub.links.connected_devices(app_id))
+    d = schema.devices.c
+    stmt = sa.select(d.template, sa.func.count()).where(d.app_id == app_id).group_by(d.template)
+    with store.engine.connect() as conn:
+        per_template = sorted(((t or "", int(n)) for t, n in conn.execute(stmt)), key=_by_count)
+    return {
+        "devices": total,
+        "online": online,
+        "offline": total - online,
+        "messagesToday": messages_today(caller),
+        "openAlerts": open_alerts(caller),
+        "perTemplate": per_template,
+    }
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return (-item[1], item[0])
+
+
+def messages_today(caller: Caller) -> int | None:
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    sql = "SELECT count(*) FROM messages WHERE app_id = ? AND ts >= ?"
+    try:
+        _, rows = caller.ctx.telemetry.query(sql, [caller.app_id, midnight.replace(tzinfo=None)])
+    except Exception:  # a store that cannot run SQL here: the tile says "n/a"
+        return None
+    return int(rows[0][0])
+
+
+def _alerts_table() -> sa.Table | None:
+    """The rules engine's alerts, once its table exists in the schema."""
+    table = getattr(schema, "alerts", None)
+    return table if isinstance(table, sa.Table) and "app_id" in table.c else None
+
+
+def open_alerts(caller: Caller) -> int | None:
+    table = _alerts_table()
+    if table is None or "status" not in table.c:
+        return None
+    stmt = sa.select(sa.func.count()).select_from(table)
+    stmt = stmt.where(table.c.app_id == caller.app_id, table.c.status != "resolved")
+    try:
+        with caller.ctx.store.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+    except sa.exc.DBAPIError:
+        return None
+
+
+def inbox(caller: Caller, limit: int) -> Json:
+    """Open alerts when the rules engine keeps them; connectivity events until then."""
+    table = _alerts_table()
+    if table is not None:
+        order = table.c.get("opened_at", table.c.get("created_at"))
+        stmt = sa.select(table).where(table.c.app_id == caller.app_id)
+        if order is not None:
+            stmt = stmt.order_by(order.desc())
+        try:
+            with caller.ctx.store.engine.connect() as conn:
+                rows = [dict(r._mapping) for r in conn.execute(stmt.limit(limit))]
+            return {"kind": "alerts", "rows": rows}
+        except sa.exc.DBAPIError:
+            pass
+    e = schema.device_events.c
+    stmt = (
+        sa.select(e.device_id, e.kind, e.detail, e.at)
+        .where(e.app_id == caller.app_id, e.kind.in_(["connected", "disconnected"]))
+        .order_by(e.seq.desc())
+        .limit(limit)
+    )
+    with caller.ctx.store.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    return {"kind": "events", "rows": rows}
+
+
+def telemetry_names(model: ResolvedModel | None) -> list[str]:
+    """Numeric telemetry of a template as explorer metrics (``component.name``)."""
+    if model is None:
+        return []
+    found = []
+    for component, view in [(None, model.root), *model.components.items()]:
+        for content in view.contents:
+            if isinstance(content, Telemetry) and getattr(content.schema, "name", "") in _NUMERIC:
+                found.append(f"{component}.{content.name}" if component else content.name)
+    return found
+
+
+def metric_names(caller: Caller) -> list[str]:
+    """Every numeric field the app's devices sent in the last 30 days (explorer's picker)."""
+    sql = (
+        "SELECT DISTINCT coalesce(component || '.', '') || name FROM telemetry_1m "
+        "WHERE app_id = ? AND module_id IS NULL AND minute >= ? ORDER BY 1 LIMIT 500"
+    )
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30)
+    try:
+        _, rows = caller.ctx.telemetry.query(sql, [caller.app_id, since])
+    except Exception:
+        return []
+    return [r[0] for r in rows]
+
+
+def render_tiles(caller: Caller, dashboard: Json) -> list[Tile]:
+    figures: Json | None = None
+    tiles = []
+    for raw in dashboard.get("tiles", []):
+        spec = {**raw.get("configuration", {}), **raw} if "configuration" in raw else raw
+        kind = str(spec.get("type") or spec.get("configuration", {}).get("type") or "unknown")
+        title = str(spec.get("title") or spec.get("displayName") or kind)
+        tile = Tile(kind, title, spec)
+        if kind == "kpi" and isinstance(spec.get("metric"), str):
+            figures = figures or fleet_figures(caller)
+            tile.data = figures.get(str(spec["metric"]))
+        elif kind in ("lkv", "table", "map"):
+            tile.rows = _device_rows(caller, dashboard.get("template"), spec)
+        elif kind == "alerts":
+            tile.rows = inbox(caller, 10)["rows"]
+        tiles.append(tile)
+    return tiles
+
+
+def _device_rows(caller: Caller, template: Any, spec: Json) -> list[Json]:
+    store = caller.ctx.store
+    d = schema.devices.c
+    where = d.template == template if isinstance(template, str) else None
+    rows = []
+    for device in store.list_devices(caller.app_id, 0, 200, where):
+        twin = store.get_twin(caller.app_id, device.id)
+        cloud = store.cloud.get(caller.app_id, device.id).values
+        row: Json = {"$id": device.id, "$displayName": device.display_name}
+        for name in _names(spec):
+            row[name] = _latest(caller, device.id, name, twin.reported, cloud)
+        rows.append(row)
+    return rows
+
+
+def _names(spec: Json) -> list[str]:
+    names = list(spec.get("telemetry", [])) + list(spec.get("columns", []))
+    for key in ("location",):
+        if isinstance(spec.get(key), str):
+            names.append(spec[key])
+    anchor = spec.get("anchor")
+    if isinstance(anchor, dict) and isinstance(anchor.get("property"), str):
+        names.append(anchor["property"])
+    return [n for n in names if isinstance(n, str) and not n.startswith("$")]
+
+
+def _latest(caller: Caller, device_id: str, name: str, reported: Json, cloud: Json) -> Any:
+    component, _, field_name = name.rpartition(".")
+    found = caller.ctx.telemetry.latest(caller.app_id, device_id, field_name, component or None)
+    if found is not None:
+        return found[0]
+    value = reported.get(name, cloud.get(name))
+    if isinstance(value, dict) and "value" in value and "ac" in value:
+        value = value["value"]
+    return value
