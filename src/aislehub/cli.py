@@ -49,7 +49,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from aislehub.runtime import run
+    from aislehub.workers import refusal, supervise
 
+    roles = ",".join(args.role) if args.role else None
     settings = load_settings(Path(args.data_dir)).with_overrides(
         bind=args.bind,
         mqtt_port=args.mqtt_port,
@@ -59,10 +61,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metadata_database=args.metadata_database,
         telemetry_database=args.telemetry_database,
         nats_url=args.nats,
+        workers=args.workers,
+        roles=roles,
+        reuse_port=args.reuse_port or None,
     )
+    try:
+        settings.role_set  # noqa: B018 - validates the role names
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if (why := refusal(settings)) is not None:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.workers > 1:
+        return supervise(settings)
     run(settings)
     return 0
 
@@ -89,12 +104,6 @@ def cmd_template(args: argparse.Namespace) -> int:
     from aislehub import admin
 
     return admin.template_command(Path(args.data_dir), args)
-
-
-def cmd_user(args: argparse.Namespace) -> int:
-    from aislehub.web.accounts import user_command
-
-    return user_command(Path(args.data_dir), args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -126,6 +135,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata-database", help="SQLAlchemy URL (default: SQLite in the data dir)")
     p.add_argument("--telemetry-database", help="postgresql://… (default: DuckDB in the data dir)")
     p.add_argument("--nats", help="nats://… : the ingest log on JetStream (default: local log)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes sharing the ports (SO_REUSEPORT); above 1 needs PostgreSQL and NATS",
+    )
+    p.add_argument(
+        "--role",
+        action="append",
+        help="what this process runs: gateway, ingest, api (repeatable or a comma list; "
+        "default all)",
+    )
+    p.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT, to share the ports with other serve processes",
+    )
 
     p = command("demo", cmd_demo, "init (if needed), serve and run a simulated fleet")
     p.add_argument("--devices", type=int, default=10)
@@ -152,12 +178,6 @@ def _parser() -> argparse.ArgumentParser:
         "target", nargs="?", help="import: a DTDL or IoT Central template file; else an id"
     )
     p.add_argument("--id", help="import: the template id (default: the file's @id)")
-
-    p = command("user", cmd_user, "manage operator UI users")
-    p.add_argument("action", choices=["list", "create", "delete"])
-    p.add_argument("name", nargs="?")
-    p.add_argument("--role", default="admin", help="admin, operator or viewer")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
     p.add_argument("scenario", choices=["ingest", "query"])

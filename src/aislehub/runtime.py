@@ -1,5 +1,10 @@
 """One process running the whole embedded product: gateway, ingest, store writer and API.
 
+On the scale-out engines a process may run only some roles (``settings.roles``: gateway,
+ingest, api) and routes device-bound operations to the process holding the device
+(:mod:`aislehub.hub.nats_routing`); ``serve --workers N`` runs N of them
+(:mod:`aislehub.workers`).
+
 Startup order follows the data: stores, then the log (which recovers its tail), then the
 store writer (which replays from its committed offset), then listeners. Shutdown runs in
 reverse on SIGTERM/SIGINT: listeners close first so no new message is acknowledged, then
@@ -13,6 +18,7 @@ import contextlib
 import functools
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,12 +32,14 @@ from aislehub.gateway.context import GatewayContext
 from aislehub.gateway.server import Gateway
 from aislehub.hub.catalog import CatalogSource
 from aislehub.hub.hub import DeviceHub
+from aislehub.hub.nats_routing import NatsRouter
 from aislehub.ingest.columns import DecodeStats
 from aislehub.ingest.consumer import StoreWriter
 from aislehub.ingest.local_log import LocalLog
 from aislehub.ingest.log import IngestLog
 from aislehub.install import Install
 from aislehub.metrics import Metrics
+from aislehub.rules.service import start_rules
 from aislehub.settings import Settings
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import MetadataStore
@@ -60,10 +68,10 @@ class Runtime:
     store: MetadataStore
     telemetry: Telemetry
     log: IngestLog
-    writer: StoreWriter
+    writer: StoreWriter | None  # None unless this process has the ingest role
     hub: DeviceHub
-    gateway: Gateway
-    api: _ApiServer
+    gateway: Gateway | None  # None unless this process has the gateway role
+    api: _ApiServer | None  # None unless this process has the api role
 
 
 class Telemetry(TelemetryStore, TelemetryReader, Protocol):
@@ -91,7 +99,8 @@ def open_ingest_log(settings: Settings) -> IngestLog:
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Runtime]:
-    """Start everything; stop it all, in order, when the block exits."""
+    """Start everything (of this process's roles); stop it all, in order, when the block exits."""
+    roles = settings.role_set
     install = Install.load(settings.data_dir)
     metrics = Metrics()
     store = MetadataStore(settings.metadata_url)
@@ -99,18 +108,73 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     ingest_log = open_ingest_log(settings)
     await ingest_log.start()
     hub = DeviceHub(store, metrics, install.hostname)
-    writer = StoreWriter(ingest_log, telemetry, catalog=CatalogSource(store, hub.templates))
-    await writer.start()
+    router = NatsRouter(settings.nats_url, settings.nats_stream, hub) if settings.nats_url else None
+    if router is not None:
+        await router.start()
+        hub.remote = router
+    writer = None
+    if "ingest" in roles:
+        writer = StoreWriter(ingest_log, telemetry, catalog=CatalogSource(store, hub.templates))
+        await writer.start()
+        _writer_gauges(metrics, writer)
     ctx = GatewayContext(settings, hub, ingest_log, metrics)
-    tls = certs.server_ssl_context(certs.PkiPaths.in_directory(settings.pki_dir))
-    gateway = Gateway(ctx, tls)
+    gateway = None
+    if "gateway" in roles:
+        tls = certs.server_ssl_context(certs.PkiPaths.in_directory(settings.pki_dir))
+        gateway = Gateway(ctx, tls)
     metrics.gauge("mqtt_connections", lambda: float(len(ctx.connections)))
     metrics.gauge("devices_connected", lambda: float(hub.links.count()))
+    api_ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
+    api = _api_server(settings, api_ctx) if "api" in roles else None
+    # The rules engine: the log's second consumer, beside the store writer (rules/service.py).
+    rules = None
+    if writer is not None:
+        rules = await start_rules(settings, store, hub, ingest_log, writer, metrics, jobs)
+    api_task = asyncio.create_task(_serve_api(settings, api), name="api server")
+    events_task = asyncio.create_task(hub.run_event_writer(), name="device event writer")
+    watch_task = asyncio.create_task(hub.run_metadata_watch(), name="metadata watch")
+    try:
+        if gateway is not None:
+            await gateway.start()
+        while api is not None and not api.started and not api_task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # uvicorn has no event
+        if api_task.done():
+            api_task.result()
+        yield Runtime(
+            settings, install, metrics, store, telemetry, ingest_log, writer, hub, gateway, api
+        )
+    finally:
+        if gateway is not None:
+            await gateway.stop()
+        watch_task.cancel()
+        events_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await events_task
+        if api is not None:
+            api.should_exit = True
+        with contextlib.suppress(Exception):
+            await api_task
+        if router is not None:
+            hub.remote = None
+            await router.close()
+        if rules is not None:  # before the writer: it checkpoints its offset
+            await rules.close()
+        # Store what the log holds, then let the log commit its queue and release its files.
+        if writer is not None:
+            await writer.close()
+        await ingest_log.close()
+        telemetry.close()
+        store.close()
+
+
+def _writer_gauges(metrics: Metrics, writer: StoreWriter) -> None:
     metrics.gauge("ingest_lag_records", lambda: float(writer.lag))
     decoded = writer.stats.decode  # running totals, exported as gauges of the totals
     for name in ("invalid_json", "not_object", "unknown_fields", "mistyped_fields"):
         metrics.gauge(f"ingest_{name}_total", functools.partial(_total, decoded, name))
-    api_ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
+
+
+def _api_server(settings: Settings, api_ctx: ApiContext) -> _ApiServer:
     config = uvicorn.Config(
         create_api(api_ctx),
         host=settings.bind,
@@ -119,33 +183,23 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         lifespan="off",
         access_log=False,
     )
-    api = _ApiServer(config)
-    api_task = asyncio.create_task(api.serve(), name="api server")
-    events_task = asyncio.create_task(hub.run_event_writer(), name="device event writer")
-    watch_task = asyncio.create_task(hub.run_metadata_watch(), name="metadata watch")
-    try:
-        await gateway.start()
-        while not api.started and not api_task.done():  # noqa: ASYNC110 - uvicorn has no event
-            await asyncio.sleep(0.01)
-        if api_task.done():
-            api_task.result()
-        yield Runtime(
-            settings, install, metrics, store, telemetry, ingest_log, writer, hub, gateway, api
-        )
-    finally:
-        await gateway.stop()
-        watch_task.cancel()
-        events_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await events_task
-        api.should_exit = True
-        with contextlib.suppress(Exception):
-            await api_task
-        # Store what the log holds, then let the log commit its queue and release its files.
-        await writer.close()
-        await ingest_log.close()
-        telemetry.close()
-        store.close()
+    return _ApiServer(config)
+
+
+async def _serve_api(settings: Settings, api: _ApiServer | None) -> None:
+    """Run the API; with ``reuse_port`` on a socket bound with SO_REUSEPORT (uvicorn has
+    no such option), so every worker serves the same HTTP port."""
+    if api is None:
+        return
+    if not settings.reuse_port:
+        await api.serve()
+        return
+    family = socket.getaddrinfo(settings.bind, settings.http_port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.create_server(
+        (settings.bind, settings.http_port), family=family, backlog=2048, reuse_port=True
+    )
+    with sock:
+        await api.serve(sockets=[sock])
 
 
 async def serve_until_signalled(settings: Settings) -> None:
@@ -163,7 +217,8 @@ async def serve_until_signalled(settings: Settings) -> None:
         )
         print(
             f"ready: api http://{settings.bind}:{settings.http_port} "
-            f"mqtts {settings.bind}:{settings.mqtt_port} app {rt.install.app_id}",
+            f"mqtts {settings.bind}:{settings.mqtt_port} app {rt.install.app_id} "
+            f"roles {','.join(sorted(settings.role_set))}",
             flush=True,
         )
         await stop.wait()

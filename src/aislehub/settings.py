@@ -17,6 +17,10 @@ from typing import Any
 # IoT Hub's device-to-cloud message limit; the SDK refuses larger messages itself.
 MAX_MESSAGE_BYTES = 256 * 1024
 
+# What one process runs (docs/operations-scale-out.md): device listeners and their links,
+# the store writer (the telemetry consumer, one per deployment), the REST API.
+ROLES = ("gateway", "ingest", "api")
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -32,6 +36,13 @@ class Settings:
     # Group commit: the log fsyncs at most this often; a PUBACK waits for it.
     commit_interval: float = 0.002
     method_default_timeout: float = 30.0
+    # Rules' alert actions: the SMTP server of the email action (plain SMTP, no login), and
+    # attempts per webhook/email/command action with the back-off before the second one.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "aislehub@localhost"
+    action_attempts: int = 5
+    action_backoff: float = 1.0
     log_level: str = "INFO"
     # Scale-out engines (docs/operations-scale-out.md). Unset: the embedded defaults in the
     # data directory (SQLite metadata, DuckDB telemetry, the local segmented log).
@@ -39,7 +50,30 @@ class Settings:
     telemetry_database: str | None = None  # postgresql://…
     nats_url: str | None = None  # nats://127.0.0.1:4222: the ingest log on JetStream
     nats_stream: str = "aislehub-ingest"
+    # Processes: ``workers`` > 1 makes ``serve`` a supervisor of that many processes
+    # (scale-out engines only); ``roles`` is what this process runs, a comma list of ROLES;
+    # ``reuse_port`` binds the listeners with SO_REUSEPORT so processes share the ports.
+    workers: int = 1
+    roles: str = ",".join(ROLES)
+    reuse_port: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """``roles`` parsed; ValueError names an unknown one."""
+        chosen = frozenset(r.strip() for r in self.roles.split(",") if r.strip())
+        unknown = sorted(chosen - set(ROLES))
+        if unknown or not chosen:
+            raise ValueError(
+                f"unknown role(s) {unknown or [self.roles]}; known: {', '.join(ROLES)}"
+            )
+        return chosen
+
+    @property
+    def scale_out(self) -> bool:
+        """All three engines are the shared ones, so several processes may run on them."""
+        shared_metadata = not self.metadata_url.startswith("sqlite")
+        return bool(self.nats_url and self.telemetry_database and shared_metadata)
 
     @property
     def pki_dir(self) -> Path:
@@ -72,6 +106,11 @@ _CASTS: dict[str, Any] = {
     "max_message_bytes": int,
     "commit_interval": float,
     "method_default_timeout": float,
+    "smtp_port": int,
+    "action_attempts": int,
+    "action_backoff": float,
+    "workers": int,
+    "reuse_port": lambda v: v if isinstance(v, bool) else str(v).lower() in {"1", "true", "yes"},
 }
 
 

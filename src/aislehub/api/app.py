@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from aislehub.api.deps import ApiContext, require_api_version
 from aislehub.api.handlers import RequestIdMiddleware, exception_handlers
 from aislehub.api.routes import (
+    alerts,
     api_tokens,
     attestation,
     commands,
@@ -25,6 +26,7 @@ from aislehub.api.routes import (
     ops,
     properties,
     query,
+    rules,
     scheduled_jobs,
     telemetry,
     users,
@@ -113,7 +115,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     api = APIRouter(
         prefix="/api", dependencies=[Depends(require_api_version)], strict_content_type=False
     )
-    for module in _RESOURCES:
+    for module in (*_RESOURCES, rules, alerts):  # ours: rules and their alerts
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops.router)

@@ -4,6 +4,9 @@ Devices are written straight into the metadata store in one transaction before t
 starts: creating thousands through the API would time the API, not ingest. They carry no
 individual attestation, so they authenticate with keys derived from the install's default
 enrollment group (contract §3.1), exactly like DPS-provisioned devices.
+
+On the scale-out engines (``env`` naming PostgreSQL and NATS, :func:`scale_env`) the
+metadata store is the PostgreSQL database, and ``workers`` > 1 runs ``serve --workers``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from aislehub.store.metadata import Device, MetadataStore
 from aislehub.store.rows import utcnow
 from aislehub.store.schema import devices as devices_table
 
-__all__ = ["BenchServer", "free_port", "pick_loopback"]
+__all__ = ["BenchServer", "free_port", "insert_devices", "pick_loopback", "scale_env"]
 
 
 def pick_loopback(salt: int = 0) -> str:
@@ -42,6 +45,32 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def scale_env(metadata_url: str, telemetry_url: str, nats_url: str, stream: str) -> dict[str, str]:
+    """The ``AISLEHUB_*`` variables that put a server on PostgreSQL and NATS."""
+    return {
+        "AISLEHUB_METADATA_DATABASE": metadata_url,
+        "AISLEHUB_TELEMETRY_DATABASE": telemetry_url,
+        "AISLEHUB_NATS_URL": nats_url,
+        "AISLEHUB_NATS_STREAM": stream,
+    }
+
+
+def insert_devices(metadata_url: str, app_id: str, device_ids: Sequence[str]) -> None:
+    """Register devices in one transaction, straight into the metadata store."""
+    store = MetadataStore(metadata_url)
+    try:
+        columns = {c.name for c in devices_table.columns}
+        rows = [
+            {k: v for k, v in asdict(Device(app_id, d, d)).items() if k in columns}
+            for d in device_ids
+        ]
+        with store.engine.begin() as conn:
+            for start in range(0, len(rows), 5000):
+                conn.execute(sa.insert(devices_table), rows[start : start + 5000])
+    finally:
+        store.close()
+
+
 @dataclass
 class BenchServer:
     """One install in ``data_dir`` and, while started, its server process."""
@@ -54,13 +83,23 @@ class BenchServer:
     plain_port: int = 0
     http_port: int = 0
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    env: dict[str, str] = field(default_factory=dict)  # AISLEHUB_* for the server
+    workers: int = 1
 
     @classmethod
-    def create(cls, data_dir: Path, host: str) -> BenchServer:
-        install, token = initialize(data_dir, [host], [])
-        return cls(
-            data_dir, host, install, token, free_port(host), free_port(host), free_port(host)
-        )
+    def create(
+        cls, data_dir: Path, host: str, env: dict[str, str] | None = None, workers: int = 1
+    ) -> BenchServer:
+        env = env or {}
+        metadata_url = env.get("AISLEHUB_METADATA_DATABASE")
+        install, token = initialize(data_dir, [host], [], metadata_url=metadata_url)
+        ports = free_port(host), free_port(host), free_port(host)
+        return cls(data_dir, host, install, token, *ports, env=env, workers=workers)
+
+    @property
+    def metadata_url(self) -> str:
+        default = f"sqlite:///{self.data_dir / 'metadata.sqlite'}"
+        return self.env.get("AISLEHUB_METADATA_DATABASE", default)
 
     @property
     def log_path(self) -> Path:
@@ -77,22 +116,11 @@ class BenchServer:
     # -- devices -------------------------------------------------------------------------
     def add_devices(self, device_ids: Sequence[str]) -> None:
         """Register devices in one transaction (the server must not be running)."""
-        store = MetadataStore(f"sqlite:///{self.data_dir / 'metadata.sqlite'}")
-        try:
-            columns = {c.name for c in devices_table.columns}
-            rows = [
-                {k: v for k, v in asdict(Device(self.install.app_id, d, d)).items() if k in columns}
-                for d in device_ids
-            ]
-            with store.engine.begin() as conn:
-                for start in range(0, len(rows), 5000):
-                    conn.execute(sa.insert(devices_table), rows[start : start + 5000])
-        finally:
-            store.close()
+        insert_devices(self.metadata_url, self.install.app_id, device_ids)
 
     def assign_template(self, prefix: str, template_id: str) -> None:
         """Give every device whose id starts with ``prefix`` the template, in one UPDATE."""
-        store = MetadataStore(f"sqlite:///{self.data_dir / 'metadata.sqlite'}")
+        store = MetadataStore(self.metadata_url)
         d = devices_table.c
         try:
             with store.engine.begin() as conn:
@@ -105,7 +133,7 @@ class BenchServer:
             store.close()
 
     def group_key(self) -> str:
-        store = MetadataStore(f"sqlite:///{self.data_dir / 'metadata.sqlite'}")
+        store = MetadataStore(self.metadata_url)
         try:
             group = store.get_group(self.install.app_id, DEFAULT_GROUP)
         finally:
@@ -139,9 +167,11 @@ class BenchServer:
             str(self.http_port),
             "--plain-mqtt-port",
             str(self.plain_port),
+            *(["--workers", str(self.workers)] if self.workers > 1 else []),
         ]
+        env = {**os.environ, **self.env}
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log)
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)
         line = _read_line(self.proc, timeout)
         if not line.startswith("ready"):
             self.proc.kill()

@@ -1,5 +1,8 @@
 """Listeners and the keep-alive sweeper.
 
+With ``reuse_port`` (``serve --workers N``) the listeners bind with SO_REUSEPORT: several
+processes share each port and the kernel spreads new connections among them.
+
 Resource handling: each listener is an asyncio server whose connections are closed when
 the gateway stops. The sweeper closes connections silent for 1.5 × their keep-alive
 ([MQTT-3.1.2-24]) and those that never sent CONNECT.
@@ -45,6 +48,7 @@ class Gateway:
                 port,
                 ssl=tls,
                 reuse_address=True,
+                reuse_port=s.reuse_port or None,
                 backlog=4096,
                 ssl_handshake_timeout=30 if tls else None,
             )

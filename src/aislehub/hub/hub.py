@@ -2,6 +2,8 @@
 
 It owns device-bound traffic (twin patches, method calls, C2D) and routes it to the device's
 current link; it answers device requests (twin GET, reported PATCH, method responses).
+When other processes hold devices too (``remote`` set: :mod:`aislehub.hub.routing`), an
+operation on a device without a link here is handed to them; otherwise it stays in-process.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from aislehub.errors import NotFound
 from aislehub.hub import twins
 from aislehub.hub.auth import CredentialCache
 from aislehub.hub.links import DeviceLink, Key, LinkRegistry
-from aislehub.hub.methods import MethodInvoker
+from aislehub.hub.methods import MethodInvoker, MethodResult
 from aislehub.hub.provisioning import ProvisioningService
+from aislehub.hub.routing import Presence, RemoteDevices
 from aislehub.hub.sessions import SessionStore
 from aislehub.hub.templates import TemplateCatalog
 from aislehub.metrics import Metrics
@@ -46,6 +49,7 @@ class DeviceHub:
         self._c2d_waiting = {(a, d, "") for a, d in store.devices_with_pending_c2d()}
         self._events: list[tuple[str, str, str, Json, datetime]] = []
         self._apps: tuple[int, list[App]] = (-1, [])
+        self.remote: RemoteDevices | None = None  # the other processes, when there are any
 
     # -- apps --------------------------------------------------------------------------
     def app_for_host(self, host: str) -> App | None:
@@ -65,6 +69,8 @@ class DeviceHub:
         if not resumed:
             self._c2d_inflight.pop(key, None)
         self.links.attach(key, link)
+        if self.remote is not None:
+            self.remote.announce_connected(key)
         self.record_event(key, "connected", {"module": key[2]})
         self.deliver_pending_c2d(key)
 
@@ -74,6 +80,20 @@ class DeviceHub:
             active = datetime.fromtimestamp(link.last_activity(), UTC)
             detail = {"module": key[2], "reason": reason, "lastActivity": iso_stamp(active)}
             self.record_event(key, "disconnected", detail)
+
+    def disconnect_device(self, app_id: str, device_id: str, reason: str) -> None:
+        """Close the device's links (its own and its modules'), here and in other processes."""
+        for link in self.links.for_device(app_id, device_id):
+            link.close(reason)
+        if self.remote is not None:
+            self.remote.close_device(app_id, device_id, reason)
+
+    async def presence(self, app_id: str, device_id: str) -> Presence:
+        """Whether the device (and which of its modules) is connected, in any process."""
+        here = Presence.of(self.links, app_id, device_id)
+        if self.remote is None:
+            return here
+        return here.merge(await self.remote.presence(app_id, device_id))
 
     def enforce_blocks(self) -> int:
         """Close the links of devices blocked or deleted (by any process); how many closed.
@@ -136,6 +156,29 @@ class DeviceHub:
         finally:
             self.flush_events()
 
+    # -- direct methods ----------------------------------------------------------------
+    async def invoke_method(
+        self,
+        key: Key,
+        name: str,
+        payload: Any,
+        response_timeout: float,
+        connect_timeout: float = 0.0,
+    ) -> MethodResult:
+        """Run a direct method on the device's link, here or in the process holding it.
+
+        Raises NotFound (not connected within ``connect_timeout``) or GatewayTimeout."""
+        if self.remote is None or self.links.get(key) is not None:
+            return await self.methods.invoke(
+                key,
+                name,
+                payload,
+                response_timeout=response_timeout,
+                connect_timeout=connect_timeout,
+            )
+        # Every process (this one too) waits up to connect_timeout for the device.
+        return await self.remote.invoke(key, name, payload, response_timeout, connect_timeout)
+
     # -- twins -------------------------------------------------------------------------
     def twin(self, key: Key) -> Twin:
         return self.store.get_twin(*key)
@@ -153,9 +196,11 @@ class DeviceHub:
         twin = twins.apply_desired(self.store.get_twin(*key), patch, utcnow())
         self.store.save_twin(*key, twin)
         link = self.links.get(key)
+        body = orjson.dumps({**patch, "$version": twin.desired_version})
         if link is not None:
-            body = orjson.dumps({**patch, "$version": twin.desired_version})
             link.publish(iothub.desired_patch_topic(twin.desired_version), body, qos=0)
+        elif self.remote is not None:
+            self.remote.push_desired(key, twin.desired_version, body)
         return twin
 
     # -- cloud-to-device messages ------------------------------------------------------
@@ -167,7 +212,14 @@ class DeviceHub:
         seq = self.store.enqueue_c2d(key[0], key[1], properties, payload, utcnow() + ttl)
         self._c2d_waiting.add(key)
         self.deliver_pending_c2d(key)
+        if self.remote is not None:  # every process notes it: the device may connect there
+            self.remote.notify_c2d(key)
         return seq
+
+    def note_c2d_waiting(self, key: Key) -> None:
+        """Another process queued C2D messages for ``key``: deliver them if it is here."""
+        self._c2d_waiting.add(key)
+        self.deliver_pending_c2d(key)
 
     def deliver_pending_c2d(self, key: Key) -> None:
         link = self.links.get(key)

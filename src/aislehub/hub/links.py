@@ -10,6 +10,7 @@ re-subscribed, because the IoT Hub SDK never re-subscribes after a reconnect.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,11 +37,13 @@ Key = tuple[str, str, str]  # (app_id, device_id, module_id or "")
 class LinkRegistry:
     def __init__(self) -> None:
         self._links: dict[Key, DeviceLink] = {}
+        self._since: dict[Key, float] = {}  # epoch seconds each current link attached
         self._waiters: dict[Key, list[asyncio.Event]] = {}
 
     def attach(self, key: Key, link: DeviceLink) -> None:
         old = self._links.get(key)
         self._links[key] = link
+        self._since[key] = time.time()
         if old is not None and old is not link:
             old.close("session taken over by a new connection with the same client id")
         for event in self._waiters.pop(key, []):
@@ -49,9 +52,14 @@ class LinkRegistry:
     def detach(self, key: Key, link: DeviceLink) -> None:
         if self._links.get(key) is link:
             del self._links[key]
+            self._since.pop(key, None)
 
     def get(self, key: Key) -> DeviceLink | None:
         return self._links.get(key)
+
+    def attached_since(self, key: Key) -> float | None:
+        """When the current link of ``key`` attached (epoch seconds), if there is one."""
+        return self._since.get(key)
 
     def is_connected(self, key: Key) -> bool:
         return key in self._links
@@ -90,3 +98,4 @@ class LinkRegistry:
         for link in list(self._links.values()):
             link.close(reason)
         self._links.clear()
+        self._since.clear()

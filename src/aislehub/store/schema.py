@@ -230,6 +230,70 @@ rule_checkpoints = sa.Table(
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# -- jobs (IoT Central /jobs and /scheduledJobs; aislehub.jobs runs them) -------------------
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("scheduled_job_id", sa.String(255), nullable=True),
+    sa.Column("display_name", sa.String(200), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("group_id", sa.String(255), nullable=False),
+    sa.Column("batch", sa.JSON, nullable=True),  # {"type", "value"} or NULL: one batch
+    sa.Column("cancellation_threshold", sa.JSON, nullable=True),
+    sa.Column("data", sa.JSON, nullable=False),  # the JobData list, spec spellings
+    sa.Column("organizations", sa.JSON, nullable=False),
+    # pending | running | stopped | complete | cancelled | failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),  # why it was cancelled or failed
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    # The server process running the job and until when its claim holds (renewed each round).
+    sa.Column("runner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_jobs_status", "status"),
+    sa.Index("ix_jobs_schedule", "app_id", "scheduled_job_id"),
+)
+
+# One row per device a job targets, fixed when the job is created; batches are numbered.
+job_devices = sa.Table(
+    "job_devices",
+    metadata,
+    sa.Column("app_id", sa.String(64), primary_key=True),
+    sa.Column("job_id", sa.String(255), primary_key=True),
+    sa.Column("device_id", sa.String(128), primary_key=True),
+    sa.Column("batch", sa.Integer, nullable=False),
+    # pending | running | completed | failed | cancelled
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_job_devices_status", "app_id", "job_id", "status", "batch"),
+)
+
+scheduled_jobs = sa.Table(
+    "scheduled_jobs",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("group_id", sa.String(255), nullable=False),
+    sa.Column("batch", sa.JSON, nullable=True),
+    sa.Column("cancellation_threshold", sa.JSON, nullable=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("organizations", sa.JSON, nullable=False),
+    sa.Column("schedule", sa.JSON, nullable=False),  # {"start", "recurrence"?, "end"?}
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("completed", sa.Boolean, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),  # occurrences fired or skipped so far
+    sa.Column("next_run", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_scheduled_jobs_due", "enabled", "completed", "next_run"),
+)
+
 # -- operator UI: users (argon2 password hashes) and dashboards ----------------------------
 users = sa.Table(
     "users",

@@ -146,7 +146,7 @@ async def _run(
         check_command(caller.template_of(device), component, name, command.request)
     method = f"{component}*{name}" if component else name
     try:
-        result = await caller.ctx.hub.methods.invoke(
+        result = await caller.ctx.hub.invoke_method(
             caller.key(device_id, module),
             method,
             command.request,

@@ -38,8 +38,7 @@ async def connectivity(device_id: DeviceId, caller: CallerDep) -> Json:
     device = caller.device(device_id)
     hub, store = caller.ctx.hub, caller.ctx.store
     hub.flush_events()  # events are batched: store the queue before reading it back
-    modules = sorted(k[2] for k in hub.links.attached() if k[:2] == (caller.app_id, device_id))
-    own = hub.links.get((caller.app_id, device_id, ""))
+    here = await hub.presence(caller.app_id, device_id)  # in whichever process holds it
     last: dict[str, tuple[Json, datetime]] = {}
     for kind, detail, at in store.events(
         caller.app_id, device_id, ("connected", "disconnected"), newest_first=True, limit=50
@@ -47,8 +46,8 @@ async def connectivity(device_id: DeviceId, caller: CallerDep) -> Json:
         if detail.get("module", "") == "" and kind not in last:
             last[kind] = (detail, at)
     activity: str | None = None
-    if own is not None:
-        activity = iso_ms(datetime.fromtimestamp(own.last_activity(), UTC))
+    if here.activity is not None:
+        activity = iso_ms(datetime.fromtimestamp(here.activity, UTC))
     elif "disconnected" in last:
         activity = last["disconnected"][0].get("lastActivity")
     status = "provisioned" if device.provisioned else "registered"
@@ -56,8 +55,8 @@ async def connectivity(device_id: DeviceId, caller: CallerDep) -> Json:
         status = "blocked"
     return {
         "status": status,
-        "connected": own is not None,
-        "connectedModules": [m for m in modules if m],
+        "connected": here.connected,
+        "connectedModules": sorted(here.modules),
         "lastConnectedAt": iso_ms(last["connected"][1]) if "connected" in last else None,
         "lastDisconnectedAt": iso_ms(last["disconnected"][1]) if "disconnected" in last else None,
         "lastActivityAt": activity,

@@ -113,5 +113,4 @@ def _require_template(caller: Caller, template_id: str) -> None:
 
 def _disconnect(caller: Caller, device_id: str, reason: str) -> None:
     """A blocked or deleted device loses its live connection at once, not at reconnect."""
-    for link in caller.ctx.hub.links.for_device(caller.app_id, device_id):
-        link.close(reason)
+    caller.ctx.hub.disconnect_device(caller.app_id, device_id, reason)
