@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from aislehub.simulator.cooler import OUTLETS, Cooler, CoolerProfile, DoorEvent
+from aislehub.simulator.cooler import OUTLETS, Cooler, CoolerProfile
 
 QUIET = CoolerProfile(door_openings_per_hour=0.0)  # no random door openings
 
@@ -15,7 +15,7 @@ def run(cooler: Cooler, seconds: float, step: float = 5.0) -> list[dict[str, obj
     while t < end:
         t += step
         cooler.advance(t)
-        readings.append(cooler.telemetry())
+        readings.append(cooler.reading())
     return readings
 
 
@@ -47,29 +47,27 @@ def test_door_opening_spikes_temperature_and_reports_events() -> None:
     before = cooler.state.temperature_c
     cooler.open_door(60.0)
     events = cooler.advance(cooler.now + 120)
-    assert events == [DoorEvent(4600.0, True), DoorEvent(4660.0, False)]
-    assert cooler.state.temperature_c - before > 3.0  # ~1/90 of the 18 °C gap per second
+    assert events == [(None, {"doorOpen": True}), (None, {"doorOpen": False})]
+    assert cooler.state.temperature_c - before > 1.0  # a minute of warm air
     cooler.advance(cooler.now + 1800)
     assert abs(cooler.state.temperature_c - QUIET.setpoint_c) < 1.5
 
 
 def test_random_door_openings_happen_at_the_profile_rate() -> None:
     cooler = Cooler(CoolerProfile(door_openings_per_hour=30), OUTLETS[1], seed=5)
-    opens = [e for e in cooler.advance(10 * 3600) if e.open]
+    opens = [e for _, e in cooler.advance(10 * 3600) if e["doorOpen"]]
     assert 200 < len(opens) < 400  # Poisson, mean ~290 given time spent open
 
 
 def test_location_stays_near_the_outlet() -> None:
     outlet = OUTLETS[2]
     cooler = Cooler(QUIET, outlet, seed=1)
-    location = cooler.telemetry()["location"]
+    location = cooler.reading()["location"]
     assert abs(location["lat"] - outlet.lat) < 0.001
     assert abs(location["lon"] - outlet.lon) < 0.001
     assert location["alt"] == outlet.alt
-    assert cooler.reported() == {
-        "firmwareVersion": QUIET.firmware_version,
-        "assignedOutlet": outlet.name,
-    }
+    assert cooler.reported()["firmwareVersion"] == QUIET.firmware_version
+    assert cooler.cloud_properties()["outlet"] == outlet.name
 
 
 def test_target_temperature_accepted_and_acknowledged() -> None:
@@ -106,7 +104,7 @@ def test_reboot_and_defrost_commands() -> None:
     assert cooler.command("defrost", None)[0] == 409
     cooler.advance(cooler.now + 60)
     assert cooler.state.compressor_on is False
-    assert float(cooler.telemetry()["powerW"]) > QUIET.defrost_power_w  # type: ignore[arg-type]
+    assert float(cooler.reading()["powerW"]) > QUIET.defrost_power_w  # type: ignore[arg-type]
     cooler.advance(cooler.now + 600)
     assert cooler.state.compressor_on is True  # defrost over, warm cabinet: cooling again
     assert cooler.command("defrost", {"durationMinutes": 0})[0] == 400

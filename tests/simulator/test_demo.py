@@ -28,10 +28,14 @@ def test_demo_setup_keeps_token_and_falls_back_from_busy_ports(
     assert (second.token, second.group_key) == (first.token, first.group_key)
     assert second.install == first.install
 
-    text = demo.banner(second.settings, second.install, second.token, second.group_key)
+    text = demo.banner(
+        second.settings, second.install, second.token, second.group_key, ("demo", "pw")
+    )
     for expected in (
+        "http://127.0.0.1:18080/",
         "http://127.0.0.1:18080/api",
         "http://127.0.0.1:18080/docs",
+        "demo / pw",
         first.token,
         first.install.id_scope,
         first.group_key,
@@ -40,9 +44,16 @@ def test_demo_setup_keeps_token_and_falls_back_from_busy_ports(
         "WebSockets off",
     ):
         assert expected in text
-    assert len(demo.sdk_snippet(first.install, first.group_key)) == 7  # title + 6 lines
+    assert len(demo.sdk_snippet(first.install, first.group_key)) == 4  # title + 3 lines
 
 
 def test_dial_address_maps_wildcards_to_loopback() -> None:
     assert demo.dial_address("0.0.0.0") == "127.0.0.1"
     assert demo.dial_address("127.0.0.5") == "127.0.0.5"
+
+
+def test_fleet_specs_cover_six_templates_at_any_size() -> None:
+    specs = demo.fleet_specs(None)
+    assert len(specs) == 6 and 150 <= sum(len(s.plans) for s in specs) <= 250
+    small = demo.fleet_specs(12)
+    assert all(len(s.plans) >= 1 for s in small) and sum(len(s.plans) for s in small) <= 14

@@ -20,9 +20,11 @@ import pytest
 from aislehub.install import Install, initialize
 from aislehub.runtime import running
 from aislehub.settings import Settings, load_settings
-from aislehub.simulator.demo import read_group_key
-from aislehub.simulator.fleet import FleetStatus, run_fleet
+from aislehub.simulator.demo import import_templates, read_group_key
+from aislehub.simulator.fleet import FleetConfig, FleetSpec, FleetStatus, run_fleet
+from aislehub.simulator.profile import load_profile
 from aislehub.simulator.transport import device_ssl_context
+from aislehub.templates import load
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -66,11 +68,14 @@ def make_install(tmp_path: Path) -> Setup:
 @pytest.fixture
 async def api_and_fleet(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FleetStatus]]:
     setup = make_install(tmp_path)
-    port = setup.settings.mqtt_port
-    stop, status = asyncio.Event(), FleetStatus()
-    fleet = run_fleet(
-        HOST, port, setup.install, setup.group_key, 3, 0.2, setup.ssl_ctx, stop, status=status
+    import_templates(setup.settings, setup.install)
+    config = FleetConfig(
+        HOST, setup.settings.mqtt_port, setup.install.id_scope, setup.group_key, setup.ssl_ctx
     )
+    profile = load_profile(load("connected-cooler").simulator)
+    spec = FleetSpec.build(profile, 3, interval_s=0.2, faults=False)
+    stop, status = asyncio.Event(), FleetStatus()
+    fleet = run_fleet(config, [spec], stop, status)
     async with running(setup.settings), asyncio.TaskGroup() as tg:
         tg.create_task(fleet, name="test fleet")
         try:
@@ -98,6 +103,8 @@ async def test_fleet_provisions_sends_telemetry_and_answers_commands(
         reading = await eventually(lambda d=device: latest(d))  # type: ignore[misc]
         assert -10 < reading["value"] < 30
     assert (status.provisioned, status.failed) == (3, 0)
+    r = await api.get("/devices/cooler-001")
+    assert r.json()["template"] == "dtmi:aislehub:retail:Cooler;1"  # auto-assigned by model id
 
     r = await api.post("/devices/cooler-001/commands/reboot", json={})
     assert r.status_code == 201, r.text
@@ -114,16 +121,19 @@ async def test_writable_property_acknowledged_through_the_twin(
         r = await api.get("/devices/cooler-002/properties")
         return r.json().get(name) if r.status_code == 200 else None
 
+    async def state(value: float) -> Any:
+        r = await api.get("/devices/cooler-002/properties/status")
+        entries = r.json() if r.status_code == 200 else []
+        entries = entries.get("value", entries) if isinstance(entries, dict) else entries
+        for e in entries:
+            if e["name"] == "targetTemperature" and e["desiredValue"] == value:
+                return e if e["state"] != "pending" else None
+        return None
+
     assert await eventually(lambda: reported("firmwareVersion")) == "2.3.1"
     r = await api.patch("/devices/cooler-002/properties", json={"targetTemperature": 20})
     assert r.status_code == 202, r.text
-    ack = await eventually(lambda: reported("targetTemperature"))
-    assert ack["ac"] == 400 and ack["value"] == 20
+    assert (await eventually(lambda: state(20)))["state"] == "rejected"  # out of the range
     r = await api.patch("/devices/cooler-002/properties", json={"targetTemperature": 6})
-    ack = await eventually(lambda: _acked(reported("targetTemperature"), 200))
-    assert ack["value"] == 6 and ack["ad"] == "applied"
-
-
-async def _acked(probe: Awaitable[Any], code: int) -> Any:
-    ack = await probe
-    return ack if isinstance(ack, dict) and ack.get("ac") == code else None
+    assert (await eventually(lambda: state(6)))["state"] == "accepted"
+    assert await eventually(lambda: reported("targetTemperature")) == 6

@@ -20,6 +20,10 @@ def main(args: argparse.Namespace) -> int:
         return _ingest(args)
     if args.scenario == "query":
         return _query(args)
+    if args.scenario == "anomaly":
+        return _anomaly(args)
+    if args.scenario == "simulate":
+        return _simulate(args)
     raise SystemExit(f"unknown benchmark scenario {args.scenario!r}")
 
 
@@ -52,4 +56,27 @@ def _query(args: argparse.Namespace) -> int:
     opts = QueryOptions(rows=args.rows, devices=args.devices, repeat=args.repeat)
     figures = run_query_bench(opts)
     print(render_json(figures) if args.json else render_query_table(figures), flush=True)
+    return 0
+
+
+def _anomaly(args: argparse.Namespace) -> int:
+    import sys
+
+    from aislehub.bench.anomaly import AnomalyOptions, render_anomaly_table, run_anomaly_bench
+    from aislehub.bench.report import render_json
+
+    devices = 24 if args.devices == 1000 else args.devices  # 1000 is ingest's default
+    opts = AnomalyOptions(devices=devices, days=args.days)
+    figures = run_anomaly_bench(opts, lambda line: print(line, file=sys.stderr, flush=True))
+    print(render_json(figures) if args.json else render_anomaly_table(figures), flush=True)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from aislehub.bench.report import render_json
+    from aislehub.bench.simulate import render_simulate_table, run_simulate_bench
+
+    seconds = min(args.seconds, 30.0)  # the whole run stays within about a minute
+    figures = run_simulate_bench(args.devices, seconds)
+    print(render_json(figures) if args.json else render_simulate_table(figures), flush=True)
     return 0

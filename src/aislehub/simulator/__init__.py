@@ -3,9 +3,12 @@
 Layers, bottom up: ``transport`` (one MQTT connection over asyncio streams, our codec),
 ``topics`` (the device side of the IoT Hub topics), ``client`` (``DeviceClient``: one
 device's connection with reconnect, QoS 1 in flight, twin and method correlation),
-``provision`` (DPS over MQTT); then the retail profile ``cooler`` (data + a physics step)
-and ``cooler_commands``, ``device`` (a cooler bound to a client), ``fleet`` (many devices
-provisioned through a group enrollment) and ``demo`` (``aislehub demo``).
+``provision`` (DPS over MQTT); ``profile`` (``simulator.json``: device plans and the
+fault schedule, the ground truth), ``physics`` (one seeded model per template: ``cooler``
+and ``cooler_commands``, displays, shipments, robots, stores, shelves), ``device`` (a
+model bound to a client, on a compressible clock), ``fleet`` (many devices provisioned
+through a group enrollment), ``simulate`` (``aislehub simulate``) and ``demo``
+(``aislehub demo``).
 """
 
 from aislehub.simulator.client import DeviceClient

@@ -1,11 +1,16 @@
-"""``aislehub demo``: an install, the whole server and a fleet of coolers in one process.
+"""``aislehub demo``: an install, the whole server and a retail operation in one process.
 
 The first run creates the install (CA, server certificate for ``localhost`` and
-``127.0.0.1``, app, enrollment groups) and keeps the admin API token in
-``<data-dir>/demo-token.txt`` (mode 0600) so later runs can show it again. The server
-listens for MQTT over TLS on 8883 (the only port the official SDK dials) when it can bind
-it, else on a free port; WebSockets on 443 only when that is free. The simulated coolers
-are real clients of the gateway: they provision through DPS and speak MQTT over TLS.
+``127.0.0.1``, app, enrollment groups), imports the six application templates
+(:mod:`aislehub.templates`) and keeps the admin API token in ``<data-dir>/demo-token.txt``
+(mode 0600). The server listens for MQTT over TLS on 8883 (the only port the official SDK
+dials) when it can bind it, else on a free port; WebSockets on 443 only when that is free.
+Once it serves, the demo loads each template's rules and dashboard and a demo user
+through the API (skipped, with a note, where this build has no such route), then runs
+about 200 simulated devices — coolers at outlets, display gateways, shipment trackers on
+their routes, fulfilment robots, store sensor hubs and shelf readers — that provision
+through DPS announcing their template's model id and speak MQTT over TLS, with the
+faults of each profile injected on schedule; the anomaly monitor watches their telemetry.
 
 Resource handling: the server and the fleet run until SIGINT or SIGTERM, then the fleet
 disconnects and the server shuts down in order.
@@ -14,26 +19,42 @@ disconnects and the server shuts down in order.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import secrets
 import signal
 import socket
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aislehub.hub.auth import DEFAULT_GROUP
+from aislehub.hub.templates import TemplateCatalog
 from aislehub.install import Install, initialize
-from aislehub.runtime import running
+from aislehub.intelligence.monitor import AnomalyMonitor, event_recorder
+from aislehub.protocol.sas import derive_device_key
+from aislehub.runtime import Runtime, running
 from aislehub.settings import Settings, load_settings
-from aislehub.simulator.fleet import FleetStatus, run_fleet
+from aislehub.simulator.device import SimClock, SimulatedDevice
+from aislehub.simulator.fleet import FleetConfig, FleetSpec, FleetStatus, run_fleet
+from aislehub.simulator.profile import load_profile
 from aislehub.simulator.transport import device_ssl_context
+from aislehub.store.cloud_properties import CloudValues
 from aislehub.store.metadata import MetadataStore
+from aislehub.templates import AppTemplate, load_all
+
+log = logging.getLogger(__name__)
 
 TOKEN_FILE = "demo-token.txt"
+USER_FILE = "demo-user.txt"
+DEMO_USER = "demo"
 SDK_MQTT_PORT = 8883  # hard-coded in the SDK (contract §1)
 SDK_WS_PORT = 443
-DEMO_INTERVAL_S = 5.0
 PROGRESS_EVERY_S = 30.0
+API_VERSION = "2022-07-31"
 _ANY_ADDRESS = frozenset({"", "0.0.0.0", "::"})
 
 
@@ -48,7 +69,7 @@ class DemoSetup:
     ca_pem: str
 
 
-def run_demo(data_dir: Path, devices: int, http_port: int, bind: str) -> int:
+def run_demo(data_dir: Path, devices: int | None, http_port: int, bind: str) -> int:
     """Run until Ctrl-C or SIGTERM; returns the process exit code (0)."""
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -59,8 +80,10 @@ def run_demo(data_dir: Path, devices: int, http_port: int, bind: str) -> int:
 
 def prepare_demo(data_dir: Path, http_port: int, bind: str) -> DemoSetup:
     install, token = ensure_install(data_dir)
+    settings = demo_settings(data_dir, http_port, bind)
+    import_templates(settings, install)
     return DemoSetup(
-        demo_settings(data_dir, http_port, bind),
+        settings,
         install,
         token,
         read_group_key(data_dir, install),
@@ -68,28 +91,161 @@ def prepare_demo(data_dir: Path, http_port: int, bind: str) -> DemoSetup:
     )
 
 
-async def _demo(setup: DemoSetup, devices: int) -> None:
+def import_templates(settings: Settings, install: Install) -> list[str]:
+    """Publish every application template the app does not have yet; returns their ids."""
+    store = MetadataStore(settings.metadata_url)
+    try:
+        catalog, added = TemplateCatalog(store), []
+        for app in load_all():
+            if not store.templates.exists(install.app_id, app.template_id):
+                catalog.publish(install.app_id, app.template_id, app.template)
+                added.append(app.template_id)
+        return added
+    finally:
+        store.close()
+
+
+def fleet_specs(devices: int | None, seed: int = 0) -> list[FleetSpec]:
+    """One spec per template: the profiles' counts, or ``devices`` spread in proportion."""
+    apps = load_all()
+    profiles = [load_profile(app.simulator) for app in apps]
+    total = sum(p.default_count for p in profiles)
+    clock = SimClock()
+    specs = []
+    for profile in profiles:
+        count = None
+        if devices is not None:
+            count = max(1, round(devices * profile.default_count / total))
+        specs.append(FleetSpec.build(profile, count, seed=seed, clock=clock))
+    return specs
+
+
+async def _demo(setup: DemoSetup, devices: int | None) -> None:
     settings, install = setup.settings, setup.install
     stop = _stop_on_signals()
-    async with running(settings):
-        print(banner(settings, install, setup.token, setup.group_key), flush=True)
+    async with running(settings) as rt:
+        base = f"http://{dial_address(settings.bind)}:{settings.http_port}"
+        notes = await asyncio.to_thread(load_app_content, base, setup.token)
+        login = await asyncio.to_thread(ensure_demo_user, base, setup.token, settings.data_dir)
+        print(banner(settings, install, setup.token, setup.group_key, login), flush=True)
+        for note in notes:
+            print(f"  note: {note}", flush=True)
+        specs = fleet_specs(devices)
+        count = sum(len(s.plans) for s in specs)
         status = FleetStatus()
-        fleet = run_fleet(
+        config = FleetConfig(
             install.hostname,
             settings.mqtt_port,
-            install,
+            install.id_scope,
             setup.group_key,
-            devices,
-            DEMO_INTERVAL_S,
             device_ssl_context(setup.ca_pem),
-            stop,
             address=dial_address(settings.bind),
-            status=status,
+        )
+        monitor = (
+            AnomalyMonitor(rt.telemetry, install.app_id, event_recorder(rt.store, install.app_id))
+            if hasattr(rt.telemetry, "query")
+            else None
         )
         async with asyncio.TaskGroup() as tg:
+            fleet = run_fleet(config, specs, stop, status, _operator(rt, install.app_id))
             tg.create_task(fleet, name="demo fleet")
-            tg.create_task(_report(status, devices, stop), name="demo progress")
+            tg.create_task(_report(status, count, stop), name="demo progress")
+            if monitor is not None:
+                tg.create_task(monitor.run(stop), name="anomaly monitor")
         print("stopping…", flush=True)
+
+
+def _operator(rt: Runtime, app_id: str) -> Any:
+    """What an operator records when a device joins: simulated, and its cloud properties."""
+
+    def record(device_id: str, sim: SimulatedDevice) -> None:
+        store = rt.store
+        device = store.get_device(app_id, device_id)
+        if device is not None and not device.simulated:
+            device.simulated = True
+            store.put_device(device)
+        cloud = store.cloud.get(app_id, device_id)
+        if not cloud.values:
+            values = sim.model.cloud_properties()
+            now = _now_iso()
+            store.cloud.save(app_id, device_id, CloudValues(values, dict.fromkeys(values, now)))
+
+    async def on_provisioned(device_id: str, sim: SimulatedDevice) -> None:
+        try:
+            await asyncio.to_thread(record, device_id, sim)
+        except Exception:  # an operator's note is not worth a device
+            log.exception("%s: recording cloud properties failed", device_id)
+
+    return on_provisioned
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- rules, dashboards and the demo user through the API ------------------------------------
+
+
+def api_put(base: str, token: str, path: str, body: Any) -> int:
+    """PUT a JSON body; returns the HTTP status (404/405: this build has no such route)."""
+    request = urllib.request.Request(
+        f"{base}/api{path}?api-version={API_VERSION}",
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Authorization": token, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        if exc.code not in (404, 405):
+            log.warning("PUT %s: %s %s", path, exc.code, exc.read()[:300].decode(errors="replace"))
+        return int(exc.code)
+
+
+def load_app_content(
+    base: str, token: str | None, apps: list[AppTemplate] | None = None
+) -> list[str]:
+    """PUT every template's rules and dashboard; notes on what could not be loaded."""
+    if token is None:
+        return ["the admin token was not kept, so rules and dashboards were not loaded"]
+    notes: list[str] = []
+    for kind, items in (("rules", _rules), ("dashboards", _dashboards)):
+        statuses = [
+            api_put(base, token, f"/{kind}/{doc['id']}", doc) for doc in items(apps or load_all())
+        ]
+        if statuses and all(code in (404, 405) for code in statuses):
+            notes.append(f"this build has no {kind} API yet (PUT /api/{kind}/{{id}}): skipped")
+        elif any(code >= 300 for code in statuses):
+            notes.append(f"some {kind} were refused: see the log")
+    return notes
+
+
+def _rules(apps: list[AppTemplate]) -> list[dict[str, Any]]:
+    return [rule for app in apps for rule in app.rules]
+
+
+def _dashboards(apps: list[AppTemplate]) -> list[dict[str, Any]]:
+    return [app.dashboard for app in apps]
+
+
+def ensure_demo_user(base: str, token: str | None, data_dir: Path) -> tuple[str, str] | None:
+    """The demo user's (name, password): created once through ``PUT /api/users/{name}``
+    and kept in demo-user.txt (0600); None when this build has no user store."""
+    path = data_dir / USER_FILE
+    if path.is_file():
+        name, _, password = path.read_text().strip().partition(":")
+        return name, password
+    if token is None:
+        return None
+    password = secrets.token_urlsafe(12)
+    status = api_put(base, token, f"/users/{DEMO_USER}", {"password": password, "role": "admin"})
+    if status >= 300:
+        return None
+    write_secret(path, f"{DEMO_USER}:{password}\n")
+    return DEMO_USER, password
 
 
 # --- install and settings -----------------------------------------------------------------
@@ -157,14 +313,22 @@ def dial_address(bind: str) -> str:
 # --- output -------------------------------------------------------------------------------
 
 
-def banner(settings: Settings, install: Install, token: str | None, group_key: str) -> str:
-    """Everything a user needs to reach the API and point a real device at the server."""
+def banner(
+    settings: Settings,
+    install: Install,
+    token: str | None,
+    group_key: str,
+    login: tuple[str, str] | None = None,
+) -> str:
+    """Everything a user needs to reach the UI and API and point a real device at it."""
     host = install.hostname if settings.bind in _ANY_ADDRESS else settings.bind
     base = f"http://{host}:{settings.http_port}"
+    user = f"{login[0]} / {login[1]}" if login else "(no user store in this build: use the token)"
     lines = [
         "aislehub demo is running (Ctrl-C to stop)",
-        f"  API          {base}/api   (add ?api-version=2022-07-31)",
-        f"  API docs     {base}/docs",
+        f"  URL          {base}/",
+        f"  login        {user}",
+        f"  API          {base}/api   (add ?api-version={API_VERSION}); docs {base}/docs",
         f"  admin token  {token or '(not kept: it was printed when the install was created)'}",
         f"  ID scope     {install.id_scope}",
         f"  group key    {group_key}   (enrollment group {DEFAULT_GROUP})",
@@ -197,23 +361,17 @@ def port_notes(settings: Settings, install: Install) -> list[str]:
     return notes
 
 
-def sdk_snippet(install: Install, group_key: str) -> list[str]:
-    """Six lines of Python for the unmodified azure-iot-device SDK (pip install it)."""
-    ca = install.ca_cert_path
+def sdk_snippet(install: Install, group_key: str, registration_id: str = "my-device") -> list[str]:
+    """The three values a real device needs (DPS with a symmetric key, the SDK or any
+    IoT Hub client), its key already derived from the group key for ``registration_id``."""
+    key = derive_device_key(group_key, registration_id)
     return [
-        "Point a real device at it (pip install azure-iot-device); the key derivation is DPS's:",
-        "  import base64, hashlib, hmac; from azure.iot.device import IoTHubDeviceClient,"
-        " ProvisioningDeviceClient",
-        f"  key = base64.b64encode(hmac.new(base64.b64decode({group_key!r}), b'my-device',"
-        " hashlib.sha256).digest()).decode()",
-        f"  pdc = ProvisioningDeviceClient.create_from_symmetric_key(provisioning_host="
-        f"{install.hostname!r}, registration_id='my-device', id_scope={install.id_scope!r},"
-        f" symmetric_key=key, server_verification_cert=open({ca!r}).read())",
-        "  reg = pdc.register().registration_state",
-        "  dev = IoTHubDeviceClient.create_from_symmetric_key(symmetric_key=key,"
-        " hostname=reg.assigned_hub, device_id=reg.device_id,"
-        f" server_verification_cert=open({ca!r}).read())",
-        "  dev.connect(); dev.send_message('{\"temperature\": 4.2}')",
+        "Point a real device at it (azure-iot-device: ProvisioningDeviceClient"
+        ".create_from_symmetric_key, then IoTHubDeviceClient):",
+        f"  provisioning_host={install.hostname!r}  id_scope={install.id_scope!r}"
+        f"  registration_id={registration_id!r}",
+        f"  symmetric_key={key!r}   (another id: aislehub device credentials <id>)",
+        f"  server_verification_cert=open({install.ca_cert_path!r}).read()",
     ]
 
 
@@ -223,7 +381,7 @@ async def _report(status: FleetStatus, devices: int, stop: asyncio.Event) -> Non
         pass
     while not stop.is_set():
         print(
-            f"fleet: {status.connected}/{devices} coolers online, "
+            f"fleet: {status.connected}/{devices} devices online, "
             f"{status.messages_sent} messages sent, {status.failed} failed",
             flush=True,
         )

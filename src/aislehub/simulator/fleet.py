@@ -1,8 +1,10 @@
-"""A fleet of simulated coolers, each provisioned through DPS and run concurrently.
+"""Fleets of simulated devices from simulator profiles, each device a real gateway client.
 
-Devices are named ``cooler-001``, ``cooler-002``, …; each derives its key from the group
-enrollment key (contract §3.1), registers, connects to the hub it was assigned and sends
-telemetry until ``stop`` is set. Every device is a named task in one TaskGroup.
+Each device derives its key from the group enrollment key (contract §3.1), registers
+through DPS announcing its template's model id (so the server assigns the template), then
+connects to the hub it was assigned and runs its model until ``stop`` is set. Every
+device is a named task in one TaskGroup. With ``provision=False`` (benchmarks, devices
+registered beforehand) the DPS step is skipped.
 
 Error handling: transient failures while provisioning (server not up yet, busy, socket or
 TLS errors) are retried with back-off; a permanent one (refused credentials, DPS
@@ -15,21 +17,26 @@ import asyncio
 import logging
 import random
 import ssl
-import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aislehub.install import Install
 from aislehub.protocol.sas import derive_device_key
 from aislehub.simulator.client import backoff_delay
-from aislehub.simulator.cooler import OUTLETS, Cooler, CoolerProfile
-from aislehub.simulator.device import SimulatedCooler
+from aislehub.simulator.device import SimClock, SimulatedDevice
 from aislehub.simulator.errors import (
     ConnectionLost,
     ConnectRefused,
     ProvisioningFailed,
     RequestFailed,
+)
+from aislehub.simulator.physics import build_model
+from aislehub.simulator.profile import (
+    DevicePlan,
+    FaultRecord,
+    Profile,
+    plan_devices,
+    schedule_faults,
 )
 from aislehub.simulator.provision import provision
 from aislehub.simulator.transport import Endpoint
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 # TLS handshakes cost the server CPU; 16 at once keeps a 1,000-device start smooth.
 MAX_CONCURRENT_PROVISIONING = 16
 
+OnProvisioned = Callable[[str, SimulatedDevice], Awaitable[None]]
+
 
 @dataclass(slots=True)
 class FleetStatus:
@@ -47,7 +56,7 @@ class FleetStatus:
     provisioned: int = 0
     connected: int = 0
     failed: int = 0
-    devices: dict[str, SimulatedCooler] = field(default_factory=dict)
+    devices: dict[str, SimulatedDevice] = field(default_factory=dict)
 
     @property
     def messages_sent(self) -> int:
@@ -56,47 +65,61 @@ class FleetStatus:
 
 @dataclass(frozen=True, slots=True)
 class FleetConfig:
-    """What every device of the fleet shares."""
+    """Where the devices connect, and how they are provisioned."""
 
-    host: str
+    host: str  # the provisioning host (and the hub's, when provision is False)
     port: int
     id_scope: str
     group_key: str
     ssl_ctx: ssl.SSLContext | None
-    interval_s: float
-    address: str | None = None
-    profile: CoolerProfile = field(default_factory=CoolerProfile)
+    address: str | None = None  # dialled instead of the host names, when given
+    provision: bool = True
     seed: int = 0
 
 
-def device_names(count: int) -> list[str]:
-    return [f"cooler-{i:03d}" for i in range(1, count + 1)]
+@dataclass(frozen=True, slots=True)
+class FleetSpec:
+    """One template's devices: the profile, the plans, the ground-truth faults, the clock."""
+
+    profile: Profile
+    plans: tuple[DevicePlan, ...]
+    faults: tuple[FaultRecord, ...]
+    clock: SimClock
+    interval_s: float
+
+    @classmethod
+    def build(
+        cls,
+        profile: Profile,
+        count: int | None = None,
+        *,
+        seed: int = 0,
+        clock: SimClock | None = None,
+        interval_s: float | None = None,
+        faults: bool = True,
+    ) -> FleetSpec:
+        clock = clock or SimClock()
+        plans = tuple(plan_devices(profile, count, seed))
+        records = tuple(schedule_faults(profile, plans, clock.start, seed)) if faults else ()
+        return cls(profile, plans, records, clock, interval_s or profile.interval_s)
 
 
 async def run_fleet(
-    host: str,
-    port: int,
-    install: Install,
-    group_key: str,
-    count: int,
-    interval_s: float,
-    ssl_ctx: ssl.SSLContext | None,
+    config: FleetConfig,
+    specs: Sequence[FleetSpec],
     stop: asyncio.Event,
-    *,
-    address: str | None = None,
-    seed: int = 0,
     status: FleetStatus | None = None,
+    on_provisioned: OnProvisioned | None = None,
 ) -> FleetStatus:
-    """Run ``count`` coolers until ``stop`` is set; ``host`` is the provisioning host."""
-    config = FleetConfig(
-        host, port, install.id_scope, group_key, ssl_ctx, interval_s, address=address, seed=seed
-    )
+    """Run every device of ``specs`` until ``stop`` is set."""
     status = status if status is not None else FleetStatus()
     gate = asyncio.Semaphore(MAX_CONCURRENT_PROVISIONING)
     async with asyncio.TaskGroup() as tg:
-        for index, name in enumerate(device_names(count)):
-            device = _run_device(config, index, name, gate, status, stop)
-            tg.create_task(run_until(stop, device, name), name=f"simulated {name}")
+        for spec in specs:
+            for plan in spec.plans:
+                device = _run_device(config, spec, plan, gate, status, stop, on_provisioned)
+                name = plan.device_id
+                tg.create_task(run_until(stop, device, name), name=f"simulated {name}")
     return status
 
 
@@ -111,32 +134,37 @@ async def run_until(stop: asyncio.Event, coro: Coroutine[Any, Any, None], name: 
 
 async def _run_device(
     config: FleetConfig,
-    index: int,
-    name: str,
+    spec: FleetSpec,
+    plan: DevicePlan,
     gate: asyncio.Semaphore,
     status: FleetStatus,
     stop: asyncio.Event,
+    on_provisioned: OnProvisioned | None,
 ) -> None:
+    name, seed = plan.device_id, config.seed + plan.seed
     key = derive_device_key(config.group_key, name)
-    async with gate:
-        assignment = await _provision_with_retry(config, name, key, config.seed + index)
+    if config.provision:
+        async with gate:
+            assignment = await _provision_with_retry(config, spec.profile.model_id, name, key, seed)
+    else:
+        assignment = (config.host, name)
     if assignment is None:
         status.failed += 1
         return
     hub, device_id = assignment
     status.provisioned += 1
-    outlet = OUTLETS[index % len(OUTLETS)]
-    sim = SimulatedCooler(
-        Cooler(config.profile, outlet, seed=config.seed + index, start=time.monotonic())
-    )
+    model = build_model(spec.profile.model, spec.profile.physics, plan, spec.faults, spec.clock())
+    sim = SimulatedDevice(model, spec.clock, spec.profile.model_id)
     status.devices[device_id] = sim
+    if on_provisioned is not None:
+        await on_provisioned(device_id, sim)
     endpoint = Endpoint(hub, config.port, config.ssl_ctx, config.address)
-    phase = random.Random(config.seed + index).uniform(0, config.interval_s)
+    phase = random.Random(seed).uniform(0, spec.interval_s)
     try:
-        async with sim.client(endpoint, device_id, key, seed=config.seed + index) as client:
+        async with sim.client(endpoint, device_id, key, seed=seed) as client:
             status.connected += 1
             try:
-                await sim.run(client, config.interval_s, stop, phase)
+                await sim.run(client, spec.interval_s, stop, phase)
             finally:
                 status.connected -= 1
     except* ConnectRefused as group:  # 4/5: the hub refuses the derived key; others go on
@@ -145,7 +173,7 @@ async def _run_device(
 
 
 async def _provision_with_retry(
-    config: FleetConfig, name: str, key: str, seed: int
+    config: FleetConfig, model_id: str, name: str, key: str, seed: int
 ) -> tuple[str, str] | None:
     """Provision, retrying transient failures; None after a permanent refusal."""
     rng, attempt = random.Random(seed), 0
@@ -158,7 +186,7 @@ async def _provision_with_retry(
                 name,
                 key,
                 config.ssl_ctx,
-                config.profile.model_id,
+                model_id,
                 address=config.address,
             )
         except (ProvisioningFailed, RequestFailed, ConnectRefused) as exc:
