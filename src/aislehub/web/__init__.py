@@ -15,9 +15,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from aislehub.web.pages import CsrfFailed, LoginRequired, router
-from aislehub.web.session import SessionCodec
-
 __all__ = ["install_web"]
 
 STATIC = Path(__file__).parent / "static"
@@ -25,6 +22,10 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, secret: bytes | str | None = None) -> None:
     """Add the UI's routes, static files and login redirects to ``app``."""
+    # Imported here: the pages build on the API package, which imports this function.
+    from aislehub.web.pages import CsrfFailed, LoginRequired, router
+    from aislehub.web.session import SessionCodec
+
     app.state.web_sessions = SessionCodec(secret)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.include_router(router)

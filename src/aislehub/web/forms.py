@@ -57,7 +57,7 @@ def command_forms(model: ResolvedModel | None) -> list[CommandForm]:
 
 def _form(component: str | None, command: Command) -> CommandForm:
     label = _text(command.display_name) or command.name
-    form = CommandForm(component, command.name, label)
+    form = CommandForm(component, command.name, f"{component} · {label}" if component else label)
     if command.request is None:
         return form
     schema = command.request.schema
