@@ -88,6 +88,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.data_dir), args.devices, args.http_port, args.bind)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aislehub.simulator.simulate import SimulateOptions, run_simulate
+
+    opts = SimulateOptions(
+        args.template,
+        args.count,
+        args.rate,
+        args.speed,
+        args.seed,
+        args.duration,
+        not args.no_faults,
+        args.host,
+    )
+    return run_simulate(Path(args.data_dir), opts)
+
+
 def cmd_device(args: argparse.Namespace) -> int:
     from aislehub import admin
 
@@ -104,12 +120,6 @@ def cmd_template(args: argparse.Namespace) -> int:
     from aislehub import admin
 
     return admin.template_command(Path(args.data_dir), args)
-
-
-def cmd_user(args: argparse.Namespace) -> int:
-    from aislehub.web.accounts import user_command
-
-    return user_command(Path(args.data_dir), args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -160,9 +170,19 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = command("demo", cmd_demo, "init (if needed), serve and run a simulated fleet")
-    p.add_argument("--devices", type=int, default=10)
+    p.add_argument("--devices", type=int, default=None, help="default: ~200 over six templates")
     p.add_argument("--http-port", type=int, default=8080)
     p.add_argument("--bind", default="127.0.0.1")
+
+    p = command("simulate", cmd_simulate, "run a template's simulated fleet against a server")
+    p.add_argument("--template", required=True, help="e.g. connected-cooler")
+    p.add_argument("--count", type=int, default=None, help="devices (default: the profile's)")
+    p.add_argument("--rate", type=float, default=None, help="messages per second per device")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--no-faults", action="store_true", help="skip the profile's faults")
+    p.add_argument("--host", default=None, help="address to dial (default: the bound one)")
 
     p = command("device", cmd_device, "manage devices")
     p.add_argument(
@@ -185,14 +205,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--id", help="import: the template id (default: the file's @id)")
 
-    p = command("user", cmd_user, "manage operator UI users")
-    p.add_argument("action", choices=["list", "create", "delete"])
-    p.add_argument("name", nargs="?")
-    p.add_argument("--role", default="admin", help="admin, operator or viewer")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
-    p.add_argument("scenario", choices=["ingest", "query"])
+    p.add_argument("scenario", choices=["ingest", "query", "anomaly", "simulate"])
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--processes", type=int, default=2)
@@ -202,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reference", action="store_true", help="skip the Mosquitto run")
     p.add_argument("--rows", type=int, default=10_000_000, help="query: telemetry rows")
     p.add_argument("--repeat", type=int, default=9, help="query: runs per statement")
+    p.add_argument("--days", type=float, default=30.0, help="anomaly: simulated days")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -21,9 +21,10 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import uvicorn
+from fastapi import FastAPI
 
 from aislehub.api.app import create_api
 from aislehub.api.deps import ApiContext, TelemetryReader
@@ -38,7 +39,9 @@ from aislehub.ingest.consumer import StoreWriter
 from aislehub.ingest.local_log import LocalLog
 from aislehub.ingest.log import IngestLog
 from aislehub.install import Install
+from aislehub.jobs.service import JobService, timeouts_from
 from aislehub.metrics import Metrics
+from aislehub.rules.service import start_rules
 from aislehub.settings import Settings
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import MetadataStore
@@ -125,9 +128,17 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     metrics.gauge("devices_connected", lambda: float(hub.links.count()))
     api_ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
     api = _api_server(settings, api_ctx) if "api" in roles else None
+    jobs = JobService(store, hub.templates, hub, timeouts=timeouts_from(settings.extra))
+    if api is not None:  # the /jobs routes (the rules engine's job action takes ``jobs`` too)
+        cast(FastAPI, api.config.app).state.jobs = jobs
+    # The rules engine: the log's second consumer, beside the store writer (rules/service.py).
+    rules = None
+    if writer is not None:
+        rules = await start_rules(settings, store, hub, ingest_log, writer, metrics, jobs)
     api_task = asyncio.create_task(_serve_api(settings, api), name="api server")
     events_task = asyncio.create_task(hub.run_event_writer(), name="device event writer")
     watch_task = asyncio.create_task(hub.run_metadata_watch(), name="metadata watch")
+    jobs_task = asyncio.create_task(jobs.run(), name="jobs")
     try:
         if gateway is not None:
             await gateway.start()
@@ -139,6 +150,9 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
             settings, install, metrics, store, telemetry, ingest_log, writer, hub, gateway, api
         )
     finally:
+        jobs_task.cancel()  # a round in flight is resolved by the next claim (jobs.service)
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs_task
         if gateway is not None:
             await gateway.stop()
         watch_task.cancel()
@@ -152,6 +166,8 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         if router is not None:
             hub.remote = None
             await router.close()
+        if rules is not None:  # before the writer: it checkpoints its offset
+            await rules.close()
         # Store what the log holds, then let the log commit its queue and release its files.
         if writer is not None:
             await writer.close()
