@@ -1,0 +1,42 @@
+"""Log retention with several consumers: drop only what every consumer has finished with.
+
+The store writer truncates the log itself when it is the only consumer. With the rules
+engine beside it, the runtime builds the writer with ``truncate_log=False`` and runs
+:class:`LogRetention` over both: every ``interval`` seconds it truncates below the
+smallest committed offset of its consumers (plus one), so a restart of either resumes
+from records the log still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from aislehub.ingest.log import IngestLog
+
+__all__ = ["LogRetention"]
+
+
+class LogRetention:
+    def __init__(
+        self, log: IngestLog, consumers: Sequence[Callable[[], int]], interval: float = 10.0
+    ) -> None:
+        self._log = log
+        self._consumers = list(consumers)  # each: the consumer's last committed offset
+        self.interval = interval
+        self.truncated_before = 0
+
+    def safe_offset(self) -> int:
+        """The lowest offset some consumer still needs."""
+        return min(committed() for committed in self._consumers) + 1
+
+    async def truncate(self) -> None:
+        below = self.safe_offset()
+        if below > self.truncated_before:
+            await self._log.truncate_before(below)
+            self.truncated_before = below
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.truncate()

@@ -1,0 +1,387 @@
+"""The rules engine: a second consumer of the ingest log (consumer name ``rules``).
+
+Loop: poll the rules (hot reload: a rule written through the API or the CLI is seen within
+``reload_interval``), device membership and properties; read a batch after the last offset
+read; decode it into columns and step every evaluator in a worker thread (NumPy and DuckDB
+release the GIL); then, when anything opened or resolved, or every ``checkpoint_interval``,
+save the offset, the evaluators' state and the alert changes in one metadata transaction
+(:meth:`RuleStore.checkpoint`) before the actions are queued. A restart resumes from the
+checkpoint and replays the log after it; evaluation depends only on the records and the
+watermark, so the replay reproduces the transitions that were not yet saved, and none that
+were.
+
+The watermark is the clock minus ``grace`` while the engine keeps up with the log (a
+record is appended within milliseconds of its timestamp) and the newest record's time
+while it catches up, so a window is evaluated once all its records are read.
+
+Resource handling: ``start`` spawns one named task; ``close`` lets the current step finish,
+saves a checkpoint and joins it. The engine never truncates the log: ``committed_offset``
+is what :class:`aislehub.ingest.retention.LogRetention` needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from aislehub.hub.templates import CompiledTemplate
+from aislehub.ingest.log import IngestLog
+from aislehub.query.device_filter import parse_device_filter
+from aislehub.rules.actions import ActionRunner
+from aislehub.rules.batch import BatchDecoder, DeviceIndex
+from aislehub.rules.evaluate import RuleEvaluator, Transition, field_keys
+from aislehub.rules.model import (
+    GeofenceCondition,
+    PropertyCondition,
+    Rule,
+    RuleInvalid,
+    check_against_template,
+    full_filter,
+    parse_rule,
+)
+from aislehub.rules.properties import PropertyCache
+from aislehub.rules.state import dump_state, fingerprint, load_state
+from aislehub.store.device_filter_sql import filter_clause
+from aislehub.store.metadata import MetadataStore
+from aislehub.store.rows import Json, iso_stamp
+from aislehub.store.rules import Opening, Resolution, RuleRecord, RuleStore
+from aislehub.store.schema import devices
+
+__all__ = ["EngineStats", "RulesEngine"]
+
+log = logging.getLogger(__name__)
+RuleKey = tuple[str, str]  # (app, rule id)
+Templates = Callable[[str, str], CompiledTemplate | None]
+
+
+@dataclass(slots=True)
+class EngineStats:
+    batches: int = 0
+    records: int = 0
+    opened: int = 0
+    resolved: int = 0
+    checkpoints: int = 0
+    eval_seconds: float = 0.0
+    rules: int = 0
+    invalid_rules: dict[str, str] = field(default_factory=dict)  # "app/rule" → why skipped
+
+
+@dataclass(slots=True)
+class _Loaded:
+    record: RuleRecord
+    rule: Rule
+    evaluator: RuleEvaluator
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def _when(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class RulesEngine:
+    def __init__(
+        self,
+        log: IngestLog,
+        store: MetadataStore,
+        actions: ActionRunner,
+        templates: Templates,
+        consumer_name: str = "rules",
+        batch_max: int = 50_000,
+        poll_interval: float = 0.1,
+        grace: float = 0.25,
+        reload_interval: float = 0.25,
+        refresh_interval: float = 1.0,
+        checkpoint_interval: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._log = log
+        self._store = store
+        self.rules = RuleStore(store.engine)
+        self.actions = actions
+        self._templates = templates
+        self.name = consumer_name
+        self.batch_max = batch_max
+        self.poll_interval = poll_interval
+        self.grace_ms = int(grace * 1000)
+        self.reload_interval = reload_interval
+        self.refresh_interval = refresh_interval
+        self.checkpoint_interval = checkpoint_interval
+        self._clock = clock
+        self.stats = EngineStats()
+        self.devices = DeviceIndex()
+        self._decoder = BatchDecoder(self.devices)
+        self._properties = PropertyCache(store.engine)
+        self._loaded: dict[RuleKey, _Loaded] = {}
+        self._restored: dict[tuple[str, str], dict[str, Any]] = {}
+        self._read_to = -1
+        self._committed = -1
+        self._watermark = 0  # epoch ms; set by the first step (see the module docstring)
+        self._prop_apps: set[str] = set()
+        self._rules_seen: tuple[object, ...] | None = None
+        self._generation = -1
+        self._next_reload = self._next_refresh = self._next_checkpoint = 0.0
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def committed_offset(self) -> int:
+        """The last log offset whose effects are saved; the log must keep what follows."""
+        return self._committed
+
+    @property
+    def lag(self) -> int:
+        return max(0, self._log.durable_offset - self._read_to)
+
+    async def start(self) -> None:
+        saved = await asyncio.to_thread(self.rules.load_checkpoint, self.name)
+        end = self._log.durable_offset
+        if saved is None:
+            self._read_to = end  # rules judge what arrives from now on, not the past
+        else:
+            offset, blob = saved
+            snapshot = load_state(blob)
+            for app, device in snapshot.devices:
+                self.devices.number(app, device)
+            self._restored = {k: dict(v) for k, v in snapshot.rules.items()}
+            if offset > end:
+                log.warning(
+                    "rules engine at offset %d, log ends at %d: resuming there", offset, end
+                )
+            self._read_to = min(offset, end)
+        self._committed = self._read_to
+        await self._reload(force=True)
+        await self._checkpoint([])
+        self._task = asyncio.create_task(self._run(), name=f"rules-engine:{self.name}")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self._decoder.close()
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- the loop --------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            while not self._closing:
+                await self._step()
+            await self._checkpoint([])
+        except Exception:
+            log.exception("rules engine %s stopped", self.name)
+            raise
+
+    async def _step(self) -> None:
+        await self._reload()
+        changed = await self._refresh()
+        entries = await self._log.read(self._read_to, self.batch_max, self.poll_interval)
+        caught_up = not entries or entries[-1][0] >= self._log.durable_offset
+        started = time.perf_counter()
+        transitions = await asyncio.to_thread(self._evaluate, entries, changed, caught_up)
+        self.stats.eval_seconds += time.perf_counter() - started
+        if entries:
+            self._read_to = entries[-1][0]
+            self.stats.batches += 1
+            self.stats.records += len(entries)
+        if transitions or time.monotonic() >= self._next_checkpoint:
+            await self._checkpoint(transitions)
+
+    def _evaluate(
+        self,
+        entries: list[tuple[int, bytes]],
+        changed: set[tuple[str, str]],
+        caught_up: bool | None,
+    ) -> list[tuple[_Loaded, Transition]]:
+        """Worker thread: decode once, step every evaluator. ``caught_up`` None: time stays."""
+        cols = self._decoder.decode(entries) if entries else None
+        if caught_up is None:
+            watermark = self._watermark
+        elif caught_up:
+            watermark = self._now_ms() - self.grace_ms
+        else:
+            watermark = int(cols.ts.max()) if cols is not None and len(cols) else self._watermark
+        self._watermark = watermark = max(self._watermark, watermark)
+        props = {
+            n: self._properties.get(k) for k in changed if (n := self.devices.find(*k)) is not None
+        }
+        out: list[tuple[_Loaded, Transition]] = []
+        for loaded in list(self._loaded.values()):
+            mine = {
+                d: p for d, p in props.items() if self.devices.keys[d][0] == loaded.record.app_id
+            }
+            loaded.evaluator.grow(len(self.devices))
+            for t in loaded.evaluator.step(cols, watermark, mine):
+                out.append((loaded, t))
+        return out
+
+    # -- checkpoint ------------------------------------------------------------------
+    async def _checkpoint(self, transitions: list[tuple[_Loaded, Transition]]) -> None:
+        changes = self._alert_changes(transitions)
+        blob = await asyncio.to_thread(self._dump)
+        opened = await asyncio.to_thread(
+            self.rules.checkpoint, self.name, self._read_to, blob, changes
+        )
+        self._committed = self._read_to
+        self._next_checkpoint = time.monotonic() + self.checkpoint_interval
+        self.stats.checkpoints += 1
+        self.stats.opened += len(opened)
+        self.stats.resolved += sum(isinstance(c, Resolution) for c in changes)
+        for alert, outcomes in opened:
+            self.actions.submit(alert, outcomes)
+
+    def _dump(self) -> bytes:
+        states = {
+            (f"{k[0]}/{k[1]}", fingerprint(v.rule)): v.evaluator.state()
+            for k, v in self._loaded.items()
+        }
+        return dump_state(list(self.devices.keys), states)
+
+    def _alert_changes(
+        self, transitions: list[tuple[_Loaded, Transition]]
+    ) -> list[Opening | Resolution]:
+        changes: list[Opening | Resolution] = []
+        recorded = iso_stamp(datetime.now(UTC))
+        for loaded, t in transitions:
+            app, device = self.devices.keys[t.device]
+            rule, at = loaded.rule, _when(t.t_ms)
+            if not t.opened:
+                changes.append(Resolution(app, rule.id, device, at))
+                continue
+            detail: Json = {
+                "ruleDisplayName": rule.display_name,
+                "conditionAt": iso_stamp(at),
+                "recordedAt": recorded,
+                "conditions": [
+                    {"type": _kind(c), "holds": x == 1}
+                    for c, x in zip(rule.conditions, t.truths, strict=False)
+                ],
+            }
+            actions = [(a["type"], a) for a in loaded.record.document.get("actions", [])]
+            changes.append(Opening(app, rule.id, device, rule.severity, at, detail, actions))
+        return changes
+
+    # -- hot reload ------------------------------------------------------------------
+    async def _reload(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_reload:
+            return
+        self._next_reload = now + self.reload_interval
+        seen = await asyncio.to_thread(self.rules.fingerprint)
+        generation = self._store.generation
+        if not force and seen == self._rules_seen and generation == self._generation:
+            return
+        records = await asyncio.to_thread(self.rules.all)
+        self._rules_seen, self._generation = seen, generation
+        await self._apply(records)
+
+    async def _apply(self, records: list[RuleRecord]) -> None:
+        wanted: dict[RuleKey, tuple[RuleRecord, Rule]] = {}
+        self.stats.invalid_rules = {}
+        for record in records:
+            if not record.enabled:
+                continue
+            try:
+                rule = parse_rule(record.document, record.id)
+                rule = check_against_template(
+                    rule, self._templates(record.app_id, rule.target.template)
+                )
+            except RuleInvalid as exc:  # a template changed under the rule
+                self.stats.invalid_rules[f"{record.app_id}/{record.id}"] = exc.message
+                continue
+            wanted[(record.app_id, record.id)] = (record, rule)
+        active = await asyncio.to_thread(self.rules.active_alerts)
+        members = await asyncio.to_thread(
+            self._members, [(k[0], r.target) for k, (_, r) in wanted.items()]
+        )
+        transitions: list[tuple[_Loaded, Transition]] = []
+        for key in [k for k in self._loaded if k not in wanted]:  # deleted or disabled
+            gone = self._loaded.pop(key)
+            for d in np.flatnonzero(gone.evaluator.active):
+                transitions.append((gone, Transition(gone.rule.id, int(d), self._now_ms(), False)))
+        needs_props = set()
+        for i, (key, (record, rule)) in enumerate(wanted.items()):
+            current = self._loaded.get(key)
+            if current is None or fingerprint(current.rule) != fingerprint(rule):
+                current = _Loaded(record, rule, self._evaluator(key, rule, active))
+                self._loaded[key] = current
+            else:
+                current.record, current.rule = record, rule
+                current.evaluator.rule = rule
+            mask = np.zeros(len(self.devices), bool)
+            mask[members[i]] = True
+            for t in current.evaluator.set_members(mask, self._now_ms()):
+                transitions.append((current, t))
+            if any(isinstance(c, PropertyCondition | GeofenceCondition) for c in rule.conditions):
+                needs_props.add(key)
+        self._prop_apps = {k[0] for k in needs_props}
+        fields = set().union(*(field_keys(v.rule) for v in self._loaded.values()))
+        self._decoder.set_fields(fields)
+        self.stats.rules = len(self._loaded)
+        changed = await self._refresh(force=True)
+        if changed:
+            transitions += await asyncio.to_thread(self._evaluate, [], changed, None)
+        if transitions:
+            await self._checkpoint(transitions)
+
+    def _evaluator(
+        self, key: RuleKey, rule: Rule, active: list[tuple[str, str, str]]
+    ) -> RuleEvaluator:
+        evaluator = RuleEvaluator(rule, self._now_ms())
+        saved = self._restored.pop((f"{key[0]}/{key[1]}", fingerprint(rule)), None)
+        evaluator.grow(len(self.devices))
+        if saved is not None:
+            evaluator.restore(saved)
+            return evaluator
+        for app, rule_id, device in active:  # alerts left open: no second alert for them
+            if (app, rule_id) == key:
+                number = self.devices.number(app, device)
+                evaluator.grow(len(self.devices))
+                evaluator.active[number] = True
+        return evaluator
+
+    def _members(self, targets: list[tuple[str, Any]]) -> list[list[int]]:
+        """Worker thread: device numbers of each rule's target, as the store evaluates it."""
+        out = []
+        for app, target in targets:
+            clause = devices.c.template == target.template
+            if target.device_group:
+                group = self._store.groups.get(app, target.device_group)
+                grouped = filter_clause(parse_device_filter(group.filter)) if group else sa.false()
+                clause = clause & grouped
+            if target.filter:
+                clause = clause & filter_clause(parse_device_filter(full_filter(target.filter)))
+            found = self._store.list_devices(app, 0, 1_000_000, clause)
+            out.append([self.devices.number(app, d.id) for d in found])
+        return out
+
+    async def _refresh(self, force: bool = False) -> set[tuple[str, str]]:
+        """Devices whose properties changed since the last refresh; ``force``: all known."""
+        now = time.monotonic()
+        apps = self._prop_apps
+        if not apps or (not force and now < self._next_refresh):
+            return set()
+        self._next_refresh = now + self.refresh_interval
+        changed = await asyncio.to_thread(self._properties.refresh, apps)
+        return changed | set(self._properties.known()) if force else changed
+
+
+def _kind(cond: Any) -> str:
+    return {
+        "TelemetryCondition": "telemetry",
+        "PropertyCondition": "property",
+        "GeofenceCondition": "geofence",
+        "NoDataCondition": "noData",
+    }[type(cond).__name__]

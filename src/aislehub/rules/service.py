@@ -1,0 +1,75 @@
+"""The rules feature in one process: engine, action runner and log retention, started together.
+
+``runtime.py`` calls :func:`start_rules` after the store writer has started and
+:meth:`RulesService.close` before it closes the writer. The store writer stops truncating
+the log itself (``truncate_log = False``): :class:`LogRetention` truncates below the lower
+of the two consumers' committed offsets instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from aislehub.hub.hub import DeviceHub
+from aislehub.ingest.consumer import StoreWriter
+from aislehub.ingest.log import IngestLog
+from aislehub.ingest.retention import LogRetention
+from aislehub.metrics import Metrics
+from aislehub.rules.actions import ActionConfig, ActionRunner, JobStarter
+from aislehub.rules.engine import RulesEngine
+from aislehub.settings import Settings
+from aislehub.store.metadata import MetadataStore
+from aislehub.store.rules import RuleStore
+
+__all__ = ["RulesService", "start_rules"]
+
+
+@dataclass(slots=True)
+class RulesService:
+    engine: RulesEngine
+    actions: ActionRunner
+    retention: LogRetention
+    retention_task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        """Engine first (it checkpoints), then the actions (pending ones stay recorded)."""
+        self.retention_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.retention_task
+        await self.engine.close()
+        await self.actions.close()
+        await self.retention.truncate()
+
+
+def action_config(settings: Settings) -> ActionConfig:
+    return ActionConfig(
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_from=settings.smtp_from,
+        attempts=settings.action_attempts,
+        backoff=settings.action_backoff,
+    )
+
+
+async def start_rules(
+    settings: Settings,
+    store: MetadataStore,
+    hub: DeviceHub,
+    log: IngestLog,
+    writer: StoreWriter,
+    metrics: Metrics,
+    jobs: JobStarter | None = None,
+) -> RulesService:
+    actions = ActionRunner(RuleStore(store.engine), hub, action_config(settings), jobs)
+    await actions.start()
+    engine = RulesEngine(log, store, actions, hub.templates.get)
+    await engine.start()
+    writer.truncate_log = False
+    retention = LogRetention(log, [lambda: writer.stored_offset, lambda: engine.committed_offset])
+    task = asyncio.create_task(retention.run(), name="ingest log retention")
+    metrics.gauge("rules_lag_records", lambda: float(engine.lag))
+    metrics.gauge("rules_loaded", lambda: float(engine.stats.rules))
+    metrics.gauge("alerts_opened_total", lambda: float(engine.stats.opened))
+    return RulesService(engine, actions, retention, task)
