@@ -217,6 +217,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=10_000_000, help="query: telemetry rows")
     p.add_argument("--repeat", type=int, default=9, help="query: runs per statement")
     p.add_argument("--days", type=float, default=30.0, help="anomaly: simulated days")
+    p.add_argument(
+        "--backend",
+        choices=["embedded", "scale"],
+        default="embedded",
+        help="ingest: 'scale' also runs serve --workers on PostgreSQL + NATS, beside embedded",
+    )
+    p.add_argument("--workers", type=int, default=2, help="ingest --backend scale: processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -41,6 +41,8 @@ def _ingest(args: argparse.Namespace) -> int:
         tls=not args.no_tls,
         typed=not args.no_typed,
         reference=not args.no_reference,
+        backend=args.backend,
+        workers=args.workers,
     )
     figures = run_ingest(opts)
     print(render_json(figures) if args.json else render_table(figures), flush=True)

@@ -11,7 +11,11 @@ Steps (DESIGN.md §6, first row), all on one loopback address of our own:
 4. the server's peak RSS, a clean SIGTERM stop, and the stored count per phase read from
    the DuckDB file;
 5. the reference: our own Mosquitto with one QoS 1 subscriber, the same generator and
-   devices, plain MQTT; the ratio is aislehub's plain acked rate over Mosquitto's.
+   devices, plain MQTT; the ratio is aislehub's plain acked rate over Mosquitto's;
+6. with ``backend="scale"``: the plain (and TLS) phases again against ``serve --workers N``
+   on fresh PostgreSQL databases and a fresh JetStream stream (:mod:`aislehub.bench.scale`),
+   printed beside the embedded figures; ``scale_ratio`` is its plain acked rate over the
+   embedded one.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ class IngestOptions:
     typed: bool = True
     reference: bool = True
     verbose: bool = True
+    backend: str = "embedded"  # or "scale": also run on PostgreSQL + NATS with ``workers``
+    workers: int = 2
 
 
 def run_ingest(opts: IngestOptions) -> dict[str, Any]:
@@ -116,7 +122,31 @@ def _run_in(work: Path, opts: IngestOptions) -> dict[str, Any]:
             figures[key] = round(mine["acked_per_s"] / ref, 3) if mine and ref else None
     else:
         figures["mosquitto"] = figures["ratio"] = figures["ratio_tls"] = None
+    if opts.backend == "scale":
+        _add_scale(work, ids, opts, figures, say)
     return figures
+
+
+def _add_scale(
+    work: Path, ids: tuple[str, ...], opts: IngestOptions, figures: dict[str, Any], say: Any
+) -> None:
+    from aislehub.bench.scale import run_scale
+
+    phases = ["plain", *(["tls"] if opts.tls else [])]
+    say(f"scale-out: serve --workers {opts.workers} on PostgreSQL + NATS JetStream")
+
+    def phase(server: BenchServer, name: str) -> dict[str, Any]:
+        say(f"scale {name}: connecting, then {opts.seconds:g} s of load")
+        return _aislehub_phase(server, ids, opts, name)
+
+    scale = run_scale(work, ids, PROBE_DEVICE, opts.workers, phases, phase)
+    figures["scale"] = scale
+    for phase_name in phases:
+        figures[f"scale_{phase_name}"] = scale[phase_name]
+    embedded = figures["plain"]["acked_per_s"]
+    figures["scale_ratio"] = (
+        round(scale["plain"]["acked_per_s"] / embedded, 3) if embedded else None
+    )
 
 
 def _aislehub_phase(

@@ -34,7 +34,7 @@ def render_json(figures: dict[str, Any]) -> str:
 
 
 def render_table(figures: dict[str, Any]) -> str:
-    names = ("plain", "tls", "typed", "mosquitto")
+    names = ("plain", "tls", "typed", "scale_plain", "scale_tls", "mosquitto")
     columns = [(name, figures[name]) for name in names if figures.get(name)]
     head = (
         f"ingest: {figures['devices']} devices, {figures['seconds']:g} s per run, "
@@ -55,6 +55,14 @@ def render_table(figures: dict[str, Any]) -> str:
         f"aislehub TLS / mosquitto plain: {_ratio(figures.get('ratio_tls'))}",
         f"typed / untyped (plain): {_ratio(figures.get('typed_ratio'))} (target >= 0.90)",
     ]
+    if figures.get("scale"):
+        scale = figures["scale"]
+        lines += [
+            f"scale_*: serve --workers {scale['workers']} on PostgreSQL + NATS JetStream, "
+            f"peak RSS of all workers {scale.get('peak_rss_mb')} MiB",
+            f"scale-out plain / embedded plain: {_ratio(figures.get('scale_ratio'))} "
+            "(target >= 1.0)",
+        ]
     errors = [e for _, col in columns for e in col.get("errors") or []]
     if errors:
         lines += ["", "first errors:", *(f"  {e}" for e in errors[:5])]

@@ -198,19 +198,35 @@ class BenchServer:
                 proc.stdout.close()
 
     def peak_rss_mb(self) -> float:
-        """The server's peak resident set (``VmHWM``), in MiB; 0 when it is not running."""
+        """The server's peak resident set (``VmHWM``), in MiB, summed over its workers when
+        it supervises some; 0 when it is not running."""
         if self.proc is None:
             return 0.0
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        pids = [self.proc.pid, *_children(self.proc.pid)]
+        return sum(_peak_rss_kib(pid) for pid in pids) / 1024
 
     def tail_log(self, chars: int = 4000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return "(no server log)"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _peak_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
