@@ -2,23 +2,24 @@
 
 Every statement has the same four steps, so the split/sort/limit logic is written once:
 
-1. ``part``: the metric's rows in range and scope, each with its split key and bucket. From
+1. ``part``: the metric's rows in range and scope, each with its split key and bucket
+   (not grouped: every later step aggregates the partial columns again). From
    ``telemetry_1m`` (count, sum, min, max per device, field and minute) when the grain is
    whole minutes and the aggregation is one of avg/min/max/sum/count; from ``telemetry_num``
-   otherwise (sub-minute grains, percentiles, raw charts). Rollup rows are partial (the
-   ingest write may add several per minute), so they are summed again here;
+   otherwise (sub-minute grains, percentiles, raw charts);
 2. ``top``: the split keys ranked by the aggregate over the whole range, highest or lowest
    first, ``limit`` of them kept;
 3. the series: each kept key, and every other key folded into one ``other`` series (key
    NULL), aggregated from the partials, so an average of "other" is the average of its
    points, not of its members' averages;
-4. beside the points, one row per kept key with its total (the legend), the total of
-   "other" and how many keys it holds.
+4. beside the points, in the same GROUP BY (grouping sets), each series' total (the
+   legend), and how many keys "other" holds (counted while ranking).
 
-Rows come out long: ``(kind, series, t, value)`` with kind ``p`` (point), ``t`` (total of a
-kept key), ``o`` (total of other) or ``n`` (keys in other). Raw charts keep, per series
-and pixel bucket, the lowest and the highest point with their own timestamps (min/max
-downsampling), so a spike narrower than a pixel is still drawn.
+Rows come out long: ``(kind, series, t, value)``, ``t`` in epoch milliseconds, with kind
+``p`` (point), ``t`` (the total of a kept key, or of "other" when the series is NULL) or
+``n`` (keys folded into other). Raw charts keep, per series and pixel bucket, the lowest
+and the highest point with their own timestamps (min/max downsampling), so a spike
+narrower than a pixel is still drawn.
 
 The range is widened to whole grains (from the floor of ``start`` to the ceiling of ``end``)
 so rollups and raw points cover exactly the same instants. Every value is a numbered
@@ -123,20 +124,24 @@ def plan_explorer_query(
         sql, bucket = _raw(query, key, source, time_col, limit, order, params, start, end)
         count = f"SELECT count(*) {source}"
         return Plan(sql, params, "raw", start, end, bucket, count, params[:scoped])
-    params.append(query.grain)
-    bucket_expr = f"time_bucket(${len(params)}, {time_col}, TIMESTAMP '{ORIGIN}')"
+    if rollup and query.grain == timedelta(minutes=1):
+        bucket_expr = "r.minute"  # the rollup's own bucket
+    else:
+        params.append(query.grain)
+        bucket_expr = f"time_bucket(${len(params)}, {time_col}, TIMESTAMP '{ORIGIN}')"
+    # No GROUP BY here: the steps after it aggregate the partial columns again.
     if query.aggregation in _PERCENTILES:
         agg = f"quantile_cont(v, {_PERCENTILES[query.aggregation]})"
-        part = f"SELECT {key} AS key, {bucket_expr} AS t, r.value AS v {source}"
+        cols = "r.value AS v"
     else:
         agg = _PARTIAL[query.aggregation]
         cols = (
-            "sum(r.count) AS c, sum(r.sum) AS s, min(r.min) AS mn, max(r.max) AS mx"
+            "r.count AS c, r.sum AS s, r.min AS mn, r.max AS mx"
             if rollup
-            else "count(r.value) AS c, sum(r.value) AS s, min(r.value) AS mn, max(r.value) AS mx"
+            else "1 AS c, r.value AS s, r.value AS mn, r.value AS mx"
         )
-        part = f"SELECT {key} AS key, {bucket_expr} AS t, {cols} {source} GROUP BY ALL"
-    sql = _assemble(part, agg, agg, limit, order, "t", "v" if "quantile" in agg else None)
+    part = f"SELECT {key} AS key, {bucket_expr} AS t, {cols} {source}"
+    sql = _assemble(part, agg, agg, limit, order, "t", None)
     return Plan(sql, params, "rollup" if rollup else "raw", start, end, query.grain)
 
 
@@ -173,29 +178,29 @@ def _assemble(
     part: str, rank: str, agg: str, limit: str, order: str, t: str, mode: str | None
 ) -> str:
     head = (
-        f"WITH part AS MATERIALIZED ({part}), "
-        f"top AS (SELECT key, {rank} AS total FROM part GROUP BY key "
+        f"WITH part AS ({part}), "
+        f"top AS (SELECT key, total, n FROM (SELECT key, {rank} AS total, "
+        "count(*) OVER () AS n FROM part GROUP BY key) "
         f"ORDER BY total {order} NULLS LAST, key LIMIT {limit}), "
         "ranked AS (SELECT part.*, top.key AS series FROM part LEFT JOIN top USING (key))"
     )
-    if mode is None or mode == "v":  # aggregated series
-        points = f"SELECT 'p', series, {t}, {agg} FROM ranked GROUP BY series, {t}"
-    elif mode == "plain":  # every raw point
-        points = f"SELECT 'p', series, {t}, value FROM ranked"
-    else:  # min/max per pixel bucket
-        head += f", b AS ({mode})"
-        points = (
-            "SELECT 'p', series, t0, v0 FROM b UNION ALL "
-            "SELECT 'p', series, t1, v1 FROM b WHERE t1 <> t0"
+    if mode is None:  # aggregated series and, in the same pass, each series' total
+        body = (
+            f"SELECT CASE WHEN grouping({t}) = 1 THEN 't' ELSE 'p' END, series, "
+            f"epoch_ms({t}), {agg} "
+            f"FROM ranked GROUP BY GROUPING SETS ((series, {t}), (series))"
         )
-    return (
-        f"{head} {points} "
-        "UNION ALL SELECT 't', key, NULL, total FROM top "
-        f"UNION ALL SELECT 'o', NULL, NULL, {rank} FROM part "
-        "WHERE key NOT IN (SELECT key FROM top) "
-        "UNION ALL SELECT 'n', NULL, NULL, count(DISTINCT key) FROM part "
-        "WHERE key NOT IN (SELECT key FROM top)"
-    )
+    else:
+        if mode == "plain":  # every raw point
+            points = f"SELECT 'p', series, epoch_ms({t}), value FROM ranked"
+        else:  # min/max per pixel bucket
+            head += f", b AS ({mode})"
+            points = (
+                "SELECT 'p', series, epoch_ms(t0), v0 FROM b UNION ALL "
+                "SELECT 'p', series, epoch_ms(t1), v1 FROM b WHERE t1 <> t0"
+            )
+        body = f"{points} UNION ALL SELECT 't', series, NULL, {rank} FROM ranked GROUP BY series"
+    return f"{head} {body} UNION ALL SELECT 'n', NULL, NULL, max(n) - count(*) FROM top"
 
 
 def _key(split: ResolvedSplit) -> str:

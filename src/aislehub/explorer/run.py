@@ -30,7 +30,6 @@ __all__ = ["OTHER", "ExplorerResult", "Series", "SqlReader", "run_explorer_query
 
 Json = dict[str, Any]
 OTHER = "other"
-_EPOCH = datetime(1970, 1, 1)
 _PAGE = 1000
 
 
@@ -171,16 +170,21 @@ def _estimate(query: ExplorerQuery, plan: Plan, reader: SqlReader) -> int:
 
 def _shape(result: ExplorerResult, rows: Iterable[tuple[Any, ...]], query: ExplorerQuery) -> None:
     points: dict[str | None, dict[int, float | None]] = {}
+    times: set[int] = set()
     totals: dict[str, float | None] = {}
     other_total: float | None = None
     other_members = 0
     for kind, series, t, value in rows:
         if kind == "p":
-            points.setdefault(series, {})[_ms(t)] = value
+            column = points.get(series)
+            if column is None:
+                column = points[series] = {}
+            column[t] = value
+            times.add(t)
+        elif kind == "t" and series is None:
+            other_total = value
         elif kind == "t":
             totals[series] = value
-        elif kind == "o":
-            other_total = value
         else:
             other_members = int(value or 0)
     reverse = query.sort == "highest"
@@ -191,8 +195,15 @@ def _shape(result: ExplorerResult, rows: Iterable[tuple[Any, ...]], query: Explo
     if other_members:
         names.append(None)
         result.series.append(Series(OTHER, other_total, other_members, other=True))
-    result.time = sorted({t for column in points.values() for t in column})
-    result.values = [[points.get(n, {}).get(t) for t in result.time] for n in names]
+    result.time = sorted(times)
+    result.values = [_column(points.get(n, {}), result.time) for n in names]
+
+
+def _column(found: dict[int, float | None], time: list[int]) -> list[float | None]:
+    if len(found) == len(time):
+        return [found[t] for t in time]
+    get = found.get
+    return [get(t) for t in time]
 
 
 def _rank_key(item: tuple[str, float | None], reverse: bool) -> tuple[bool, float, str]:
@@ -200,10 +211,6 @@ def _rank_key(item: tuple[str, float | None], reverse: bool) -> tuple[bool, floa
     if total is None:
         return (True, 0.0, name)
     return (False, -total if reverse else total, name)
-
-
-def _ms(ts: datetime) -> int:
-    return int((ts.replace(tzinfo=None) - _EPOCH) / timedelta(milliseconds=1))
 
 
 def _iso(ts: datetime) -> str:
