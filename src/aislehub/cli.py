@@ -122,6 +122,18 @@ def cmd_template(args: argparse.Namespace) -> int:
     return admin.template_command(Path(args.data_dir), args)
 
 
+def cmd_rule(args: argparse.Namespace) -> int:
+    from aislehub.rules import admin as rules_admin
+
+    return rules_admin.rule_command(Path(args.data_dir), args)
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    from aislehub.rules import admin as rules_admin
+
+    return rules_admin.alert_command(Path(args.data_dir), args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from aislehub.bench import main as bench_main
 
@@ -205,8 +217,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--id", help="import: the template id (default: the file's @id)")
 
+    p = command("rule", cmd_rule, "manage rules (applied by a running server within a second)")
+    p.add_argument("action", choices=["list", "show", "import", "delete", "enable", "disable"])
+    p.add_argument("target", nargs="?", help="import: a rules.json file or one rule; else an id")
+
+    p = command("alert", cmd_alert, "list, acknowledge and resolve alerts")
+    p.add_argument("action", choices=["list", "ack", "resolve"])
+    p.add_argument("alert_id", nargs="?")
+    p.add_argument("--state", choices=["open", "acknowledged", "resolved"])
+    p.add_argument("--severity", choices=["info", "warning", "critical"])
+    p.add_argument("--rule")
+    p.add_argument("--device")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--by", default="cli", help="ack / resolve: who (default: cli)")
+
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
-    p.add_argument("scenario", choices=["ingest", "query", "anomaly", "simulate"])
+    p.add_argument("scenario", choices=["ingest", "query", "anomaly", "simulate", "rules"])
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--processes", type=int, default=2)

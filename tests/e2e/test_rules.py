@@ -9,11 +9,13 @@ import hmac
 import json
 import queue
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -23,7 +25,7 @@ from azure.iot.device import IoTHubDeviceClient, Message, MethodResponse
 
 from aislehub.protocol.sas import derive_device_key
 from tests.e2e.test_sdk_device import group_key
-from tests.servers import Server, free_port, init_server, wait_until
+from tests.servers import Server, aislehub, free_port, init_server, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -299,6 +301,34 @@ def paho_device(server: Server, device_id: str) -> mqtt.Client:
     client, connacks = paho_client(server, device_id, sas(server, device_id, key))
     assert connacks.get(timeout=5) == 0
     return client
+
+
+def test_cli_rules_and_alerts(rules_server: Server, tmp_path: Path) -> None:
+    server = rules_server
+    path = tmp_path / "rules.json"
+    rule = {
+        "id": "cli-rule",
+        "target": {"template": TEMPLATE},
+        "conditions": {"items": [{"type": "noData", "minutes": 1}]},
+    }
+    path.write_text(json.dumps([rule]))
+    data = ("--data-dir", str(server.data_dir))
+
+    def cli(*args: str) -> Any:
+        out = subprocess.run(aislehub(*args, *data), capture_output=True, timeout=60, check=True)
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+    assert cli("rule", "import", str(path)) == ["cli-rule"]
+    assert cli("rule", "disable", "cli-rule")["enabled"] is False
+    with server.client() as api:
+        assert api.get("/rules/cli-rule").json()["enabled"] is False
+    assert "cli-rule" in [r["id"] for r in cli("rule", "list")]
+    opened = cli("alert", "list", "--state", "open")
+    if opened:
+        assert cli("alert", "ack", opened[0]["id"], "--by", "ops")["acknowledgedBy"] == "ops"
+    cli("rule", "delete", "cli-rule")
+    bad = subprocess.run(aislehub("rule", "show", "cli-rule", *data), capture_output=True)
+    assert bad.returncode == 1
 
 
 def test_rule_api_errors_and_paging(rules_server: Server) -> None:

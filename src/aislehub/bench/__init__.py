@@ -20,6 +20,8 @@ def main(args: argparse.Namespace) -> int:
         return _ingest(args)
     if args.scenario == "query":
         return _query(args)
+    if args.scenario == "rules":
+        return _rules(args)
     if args.scenario == "anomaly":
         return _anomaly(args)
     if args.scenario == "simulate":
@@ -46,6 +48,18 @@ def _ingest(args: argparse.Namespace) -> int:
     )
     figures = run_ingest(opts)
     print(render_json(figures) if args.json else render_table(figures), flush=True)
+    return 0
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from aislehub.bench.report import render_json
+    from aislehub.bench.rules import RulesOptions, render_rules_table, run_rules_bench
+
+    if args.devices < 1 or args.seconds <= 0 or args.processes < 1 or args.window < 1:
+        raise SystemExit("--devices, --seconds, --processes and --window must be positive")
+    opts = RulesOptions(args.devices, args.seconds, args.processes, args.window)
+    figures = run_rules_bench(opts)
+    print(render_json(figures) if args.json else render_rules_table(figures), flush=True)
     return 0
 
 

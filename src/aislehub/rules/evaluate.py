@@ -171,6 +171,24 @@ def _finite(lat: Any, lon: Any) -> tuple[float, float] | None:
     return (float(lat), float(lon)) if ok and math.isfinite(lat) and math.isfinite(lon) else None
 
 
+def reduce_per_device(
+    dev: Ints, ts: Ints, truth: Bools, size: int
+) -> tuple[Ints, Ints, npt.NDArray[np.int8]]:
+    """Per-message truths → at most two events per device: its first true message, and
+    its last message. Flapping inside one batch (tens to hundreds of milliseconds) thus
+    collapses into one episode; everything else is kept. No sort, two scatters."""
+    n = len(dev)
+    index = np.arange(n)
+    last = np.full(size, -1, np.int64)
+    np.maximum.at(last, dev, index)
+    first_true = np.full(size, n, np.int64)
+    np.minimum.at(first_true, dev[truth], index[truth])
+    rows = np.concatenate([first_true[first_true < n], last[last >= 0]])
+    rows.sort()
+    rows = rows[np.r_[True, rows[1:] != rows[:-1]]] if len(rows) else rows
+    return dev[rows], ts[rows], truth[rows].astype(np.int8)
+
+
 @dataclass(slots=True)
 class _Events:
     """Events collected during one step, as lists of arrays concatenated at the end."""
@@ -216,19 +234,34 @@ class Panes:
 
     def add(self, dev: Ints, ts: Ints, v: Floats, ev: _Events, ctx: _StepContext) -> None:
         pane = ts // self.pane_ms
+        low, high = int(pane.min()), int(pane.max())
         if self.cur < 0:
-            self.cur = int(pane.min())
+            self.cur = low
+        if low == high:  # the usual case: a batch spans less than a pane
+            self._pane(low, dev, v, ev, ctx)
+            return
         for p in np.unique(pane):
             rows = pane == p
-            if p < self.cur:
-                self.late += int(rows.sum())
-                continue
-            self.advance(int(p), ev, ctx)
-            d, x, s = dev[rows], v[rows], self.cur % self.n
-            np.add.at(self.cnt[:, s], d, 1)
-            np.add.at(self.sum[:, s], d, x)
-            np.minimum.at(self.min[:, s], d, x)
-            np.maximum.at(self.max[:, s], d, x)
+            self._pane(int(p), dev[rows], v[rows], ev, ctx)
+
+    def _pane(self, p: int, dev: Ints, v: Floats, ev: _Events, ctx: _StepContext) -> None:
+        if p < self.cur:
+            self.late += len(dev)
+            return
+        self.advance(p, ev, ctx)
+        self._fold(dev, v, self.cur % self.n)
+
+    def _fold(self, d: Ints, x: Floats, s: int) -> None:
+        """Add values to pane slot ``s``: only the statistics the aggregation reads."""
+        size = len(self.cnt)
+        self.cnt[:, s] += np.bincount(d, minlength=size)
+        match self.cond.aggregation:
+            case "avg" | "sum":
+                self.sum[:, s] += np.bincount(d, weights=x, minlength=size)
+            case "min":
+                np.minimum.at(self.min[:, s], d, x)
+            case "max":
+                np.maximum.at(self.max[:, s], d, x)
 
     def advance(self, to: int, ev: _Events, ctx: _StepContext) -> None:
         """Close panes until ``to`` is the open one, evaluating the window at each close."""
@@ -373,7 +406,8 @@ class RuleEvaluator:
                 self._located(k, cond, cols, rows, dev, ts, ev)
             elif isinstance(cond, NoDataCondition):
                 np.maximum.at(self.last_seen, dev, ts)
-                ev.add(dev, ts, k, np.zeros(len(dev), np.int8))
+                seen = np.flatnonzero(self.last_seen >= ts.min())
+                ev.add(seen, self.last_seen[seen], k, np.zeros(len(seen), np.int8))
 
     def _telemetry(
         self,
@@ -395,7 +429,9 @@ class RuleEvaluator:
         if k in self.panes:
             self.panes[k].add(dev[has], ts[has], values[has].astype(np.float64), ev, ctx)
         else:
-            ev.add(dev[has], ts[has], k, compare(values[has], cond.operator, cond.value))
+            truth = compare(values[has], cond.operator, cond.value)
+            d, t, tr = reduce_per_device(dev[has], ts[has], truth, self.size)
+            ev.add(d, t, k, tr)
 
     def _located(
         self,
@@ -434,8 +470,12 @@ class RuleEvaluator:
         known = ~np.isnan(clat)
         if isinstance(t, np.ndarray):
             t = t[known]
-        distance = haversine_m(lat[known], lon[known], clat[known], clon[known])
-        ev.add(dev[known], t, k, distance > cond.radius_m)
+        outside = haversine_m(lat[known], lon[known], clat[known], clon[known]) > cond.radius_m
+        if isinstance(t, np.ndarray):
+            d, tt, tr = reduce_per_device(dev[known], t, outside, self.size)
+            ev.add(d, tt, k, tr)
+        else:
+            ev.add(dev[known], t, k, outside)
 
     def _properties(self, props: Mapping[int, Mapping[str, Any]], now_ms: int, ev: _Events) -> None:
         """Per changed device (a cold path: properties change rarely)."""
