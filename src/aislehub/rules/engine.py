@@ -2,9 +2,9 @@
 
 Loop: poll the rules (hot reload: a rule written through the API or the CLI is seen within
 ``reload_interval``), device membership and properties; read a batch after the last offset
-read; decode it into columns and step every evaluator in a worker thread (NumPy and DuckDB
-release the GIL); then, when anything opened or resolved, or every ``checkpoint_interval``,
-save the offset, the evaluators' state and the alert changes in one metadata transaction
+read; decode it into columns in a worker thread and step every evaluator on the event
+loop; then, when anything opened or resolved, or every ``checkpoint_interval``, save
+the offset, the evaluators' state and the alert changes in one metadata transaction
 (:meth:`RuleStore.checkpoint`) before the actions are queued. A restart resumes from the
 checkpoint and replays the log after it; evaluation depends only on the records and the
 watermark, so the replay reproduces the transitions that were not yet saved, and none that
@@ -59,6 +59,7 @@ __all__ = ["EngineStats", "RulesEngine"]
 
 log = logging.getLogger(__name__)
 RuleKey = tuple[str, str]  # (app, rule id)
+_TURN = 0.025  # seconds of evaluation on the event loop before the gateway gets a turn
 Templates = Callable[[str, str], CompiledTemplate | None]
 
 
@@ -202,7 +203,7 @@ class RulesEngine:
         entries = await self._log.read(self._read_to, self.batch_max, self.poll_interval)
         caught_up = not entries or entries[-1][0] >= self._log.durable_offset
         started = time.perf_counter()
-        transitions = await asyncio.to_thread(self._evaluate, entries, changed, caught_up)
+        transitions = await self._evaluate(entries, changed, caught_up)
         self.stats.eval_seconds += time.perf_counter() - started
         if entries:
             self._read_to = entries[-1][0]
@@ -211,14 +212,21 @@ class RulesEngine:
         if transitions or time.monotonic() >= self._next_checkpoint:
             await self._checkpoint(transitions)
 
-    def _evaluate(
+    async def _evaluate(
         self,
         entries: list[tuple[int, bytes]],
         changed: set[tuple[str, str]],
         caught_up: bool | None,
     ) -> list[tuple[_Loaded, Transition]]:
-        """Worker thread: decode once, step every evaluator. ``caught_up`` None: time stays."""
-        cols = self._decoder.decode(entries) if entries else None
+        """Decode once (worker thread), step every evaluator (event loop). ``caught_up``
+        None: time stays where it is.
+
+        The evaluators run on the loop, ~25 ms at a time, for the store writer's reason: a
+        worker thread making many short NumPy calls waits for the GIL at each one while the
+        gateway's loop is busy (CPython's convoy effect), and fell seconds behind under load.
+        The decoder's DuckDB query is one long call that releases the GIL: a thread suits it.
+        """
+        cols = await asyncio.to_thread(self._decoder.decode, entries) if entries else None
         if caught_up is None:
             watermark = self._watermark
         elif caught_up:
@@ -230,6 +238,7 @@ class RulesEngine:
             n: self._properties.get(k) for k in changed if (n := self.devices.find(*k)) is not None
         }
         out: list[tuple[_Loaded, Transition]] = []
+        turn = time.perf_counter()
         for loaded in list(self._loaded.values()):
             mine = {
                 d: p for d, p in props.items() if self.devices.keys[d][0] == loaded.record.app_id
@@ -237,6 +246,9 @@ class RulesEngine:
             loaded.evaluator.grow(len(self.devices))
             for t in loaded.evaluator.step(cols, watermark, mine):
                 out.append((loaded, t))
+            if time.perf_counter() - turn >= _TURN:
+                await asyncio.sleep(0)  # let the gateway run
+                turn = time.perf_counter()
         return out
 
     # -- checkpoint ------------------------------------------------------------------
@@ -344,7 +356,7 @@ class RulesEngine:
         self.stats.rules = len(self._loaded)
         changed = await self._refresh(force=True)
         if changed:
-            transitions += await asyncio.to_thread(self._evaluate, [], changed, None)
+            transitions += await self._evaluate([], changed, None)
         if transitions:
             await self._checkpoint(transitions)
 

@@ -300,22 +300,25 @@ class Panes:
                     return np.where(count > 0, self.max[dev].max(axis=1), np.nan)
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {
-            "cur": np.array([self.cur], np.int64),
-            "cnt": self.cnt,
-            "sum": self.sum,
-            "min": self.min,
-            "max": self.max,
-            "held": self.held,
-        }
+        """Count, the one statistic the aggregation reads, and what held (a checkpoint
+        carries every rule's panes, so only what is read is saved)."""
+        stat = {"avg": "sum", "sum": "sum", "min": "min", "max": "max"}.get(
+            self.cond.aggregation or ""
+        )
+        out = {"cur": np.array([self.cur], np.int64), "cnt": self.cnt, "held": self.held}
+        if stat is not None:
+            out[stat] = getattr(self, stat)
+        return out
 
     def restore(self, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
         if arrays["cnt"].shape[1] != self.n:
             return  # the window changed shape: start afresh
         self.cur = int(arrays["cur"][0])
-        self.cnt, self.sum = arrays["cnt"].copy(), arrays["sum"].copy()
-        self.min, self.max = arrays["min"].copy(), arrays["max"].copy()
-        self.held = arrays["held"].copy()
+        self.cnt, self.held = arrays["cnt"].copy(), arrays["held"].copy()
+        size = len(self.cnt)
+        self.sum = arrays["sum"].copy() if "sum" in arrays else np.zeros((size, self.n))
+        self.min = arrays["min"].copy() if "min" in arrays else np.full((size, self.n), np.inf)
+        self.max = arrays["max"].copy() if "max" in arrays else np.full((size, self.n), -np.inf)
 
 
 @dataclass(slots=True)
@@ -562,11 +565,13 @@ class RuleEvaluator:
         out: dict[str, npt.NDArray[Any]] = {
             "truth": self.truth,
             "active": self.active,
-            "last_seen": self.last_seen,
-            "location": self.location,
-            "center": self.center,
             "since": np.array([self.since_ms], np.int64),
         }
+        kinds = {type(c) for c in self.rule.conditions}
+        if NoDataCondition in kinds:
+            out["last_seen"] = self.last_seen
+        if GeofenceCondition in kinds:
+            out["location"], out["center"] = self.location, self.center
         for k, panes in self.panes.items():
             out.update({f"panes{k}.{name}": a for name, a in panes.state().items()})
         return out
@@ -578,9 +583,11 @@ class RuleEvaluator:
         size = len(arrays["active"])
         self.truth[:size] = arrays["truth"]
         self.active[:size] = arrays["active"]
-        self.last_seen[:size] = arrays["last_seen"]
-        self.location[:size] = arrays["location"]
-        self.center[:size] = arrays["center"]
+        if "last_seen" in arrays:
+            self.last_seen[:size] = arrays["last_seen"]
+        if "location" in arrays:
+            self.location[:size] = arrays["location"]
+            self.center[:size] = arrays["center"]
         self.since_ms = int(arrays["since"][0])
         for k, panes in self.panes.items():
             prefix = f"panes{k}."

@@ -1,6 +1,6 @@
 """The evaluators' state as bytes, saved with the engine's log offset (``RuleStore.checkpoint``).
 
-One ``.npz`` archive (NumPy's zip of ``.npy`` arrays, no pickles): the device table as
+One compressed ``.npz`` archive (NumPy's zip of ``.npy`` arrays, no pickles): the device table as
 JSON, then each rule's arrays under ``<rule id>|<fingerprint>|<name>``. The fingerprint
 hashes what evaluation depends on (target, match, conditions): a rule edited in those
 starts afresh, one whose actions, severity or name changed keeps its windows.
@@ -46,7 +46,7 @@ def dump_state(
         for name, array in state.items():
             arrays[f"{rule_key}|{fp}|{name}"] = array
     out = io.BytesIO()
-    np.savez(out, allow_pickle=False, **arrays)
+    np.savez_compressed(out, allow_pickle=False, **arrays)  # mostly zeros: zlib is cheap
     return out.getvalue()
 
 
