@@ -33,3 +33,12 @@ def test_bench_anomaly_smoke() -> None:
     cooler = figures["scenarios"][0]
     assert cooler["faulted"] == 2 and cooler["cusum"]["recall"] == 1.0
     assert "cusum" in render_anomaly_table(figures)
+
+
+def test_bench_simulate_smoke() -> None:
+    from aislehub.bench.simulate import render_simulate_table, run_simulate_bench
+
+    figures = run_simulate_bench(20, 3.0)
+    assert figures["connected"] == 20 and figures["failed"] == 0
+    assert figures["achieved_msg_per_s"] > 0
+    assert "one core sustains" in render_simulate_table(figures)

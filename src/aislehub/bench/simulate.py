@@ -63,16 +63,17 @@ async def _measure(
         sent0, cpu0, t0 = status.messages_sent, time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         sent1, cpu1, t1 = status.messages_sent, time.process_time(), time.monotonic()
+        connected = status.connected
         stop.set()
     wall = t1 - t0
     achieved = (sent1 - sent0) / wall
-    target = status.connected / INTERVAL_S if status.connected else devices / INTERVAL_S
+    target = (connected or devices) / INTERVAL_S
     cpu = (cpu1 - cpu0) / wall
     share = min(1.0, achieved / target) if target else 0.0
     return {
         "benchmark": "simulate",
         "devices": devices,
-        "connected": status.connected,
+        "connected": connected,
         "failed": status.failed,
         "setup_s": round(setup_s, 1),
         "target_msg_per_s": round(target, 1),
