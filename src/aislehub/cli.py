@@ -134,6 +134,12 @@ def cmd_alert(args: argparse.Namespace) -> int:
     return rules_admin.alert_command(Path(args.data_dir), args)
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from aislehub.web.accounts import user_command
+
+    return user_command(Path(args.data_dir), args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from aislehub.bench import main as bench_main
 
@@ -231,8 +237,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--by", default="cli", help="ack / resolve: who (default: cli)")
 
+    p = command("user", cmd_user, "manage operator UI users")
+    p.add_argument("action", choices=["list", "create", "delete"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--role", default="admin", help="admin, operator or viewer")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
-    p.add_argument("scenario", choices=["ingest", "query", "anomaly", "simulate", "rules"])
+    p.add_argument("scenario", choices=["ingest", "query", "anomaly", "simulate", "rules", "explorer"])
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--processes", type=int, default=2)
@@ -250,6 +262,11 @@ def _parser() -> argparse.ArgumentParser:
         help="ingest: 'scale' also runs serve --workers on PostgreSQL + NATS, beside embedded",
     )
     p.add_argument("--workers", type=int, default=2, help="ingest --backend scale: processes")
+    p.add_argument("--hours", type=float, default=24.0, help="explorer: hours of 1 Hz data")
+    p.add_argument(
+        "--chart-points", type=int, default=10_000_000, help="explorer: raw points charted"
+    )
+    p.add_argument("--no-browser", action="store_true", help="explorer: skip the Chromium run")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -36,7 +36,9 @@ FLAGS = [
 USER, PASSWORD = "operator", "browser-test-password"
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright's sync API is open, the main thread has a running event
+# loop, and later tests calling asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         reason = f"{CHROMIUM} is missing: apt-get install -y chromium"

@@ -26,6 +26,8 @@ def main(args: argparse.Namespace) -> int:
         return _anomaly(args)
     if args.scenario == "simulate":
         return _simulate(args)
+    if args.scenario == "explorer":
+        return _explorer(args)
     raise SystemExit(f"unknown benchmark scenario {args.scenario!r}")
 
 
@@ -95,4 +97,26 @@ def _simulate(args: argparse.Namespace) -> int:
     seconds = min(args.seconds, 30.0)  # the whole run stays within about a minute
     figures = run_simulate_bench(args.devices, seconds)
     print(render_json(figures) if args.json else render_simulate_table(figures), flush=True)
+    return 0
+
+
+def _explorer(args: argparse.Namespace) -> int:
+    from aislehub.bench.explorer import (
+        ExplorerOptions,
+        render_explorer_table,
+        run_explorer_bench,
+    )
+    from aislehub.bench.report import render_json
+
+    if args.devices < 1 or args.hours <= 0 or args.repeat < 1:
+        raise SystemExit("--devices, --hours and --repeat must be positive")
+    opts = ExplorerOptions(
+        devices=args.devices,
+        hours=args.hours,
+        repeat=args.repeat,
+        chart_points=args.chart_points,
+        browser=not args.no_browser,
+    )
+    figures = run_explorer_bench(opts)
+    print(render_json(figures) if args.json else render_explorer_table(figures), flush=True)
     return 0

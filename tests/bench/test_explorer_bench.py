@@ -1,0 +1,21 @@
+"""``aislehub bench explorer`` scaled down: the figures are there and both sides agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aislehub.bench.explorer import ExplorerOptions, render_explorer_table, run_explorer_bench
+
+
+def test_bench_explorer_smoke() -> None:
+    chromium = Path("/usr/bin/chromium").exists()
+    opts = ExplorerOptions(
+        devices=12, hours=0.5, repeat=2, chart_points=20_000, browser=chromium, verbose=False
+    )
+    figures = run_explorer_bench(opts)
+    assert figures["rows"] == 12 * 1800
+    assert figures["same_cells"] and figures["cells"] == 11 * 30
+    assert figures["explorer_p50_ms"] > 0 and figures["ratio"] > 0
+    if chromium:
+        assert figures["chart_raw_points"] == 12 * 1800 and figures["first_paint_ms"] > 0
+    assert "ratio" in render_explorer_table(figures)
