@@ -244,7 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
-    p.add_argument("scenario", choices=["ingest", "query", "anomaly", "simulate", "rules", "explorer"])
+    p.add_argument(
+        "scenario", choices=["ingest", "query", "anomaly", "simulate", "rules", "explorer"]
+    )
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--processes", type=int, default=2)

@@ -158,3 +158,25 @@ def _fill(page: str) -> dict[str, str]:
         attrs = match.group(2) + match.group(4)
         values[match.group(3)] = "1" if 'type="number"' in attrs else "x"
     return values
+
+
+async def test_alerts_inbox_acknowledge_and_resolve(env: Env) -> None:
+    from aislehub.store import schema
+
+    row = {"id": "a1", "app_id": "app-a", "rule_id": "too-warm", "device_id": "c1"}
+    row |= {"severity": "warning", "state": "open", "opened_at": datetime.now(UTC), "detail": {}}
+    with env.store.engine.begin() as conn:
+        conn.execute(schema.alerts.insert().values(row))
+        conn.execute(schema.alerts.insert().values({**row, "id": "b1", "app_id": "app-b"}))
+    csrf = await sign_in(env)
+    home = await env.client.get("/")
+    assert 'data-kpi="openAlerts"><a href="/alerts"><span class="value">1<' in home.text
+    page = await env.client.get("/alerts")
+    assert 'data-alert="a1"' in page.text and 'data-alert="b1"' not in page.text
+    assert "Acknowledge" in page.text
+    done = await env.client.post("/alerts/a1/acknowledge", data={"csrf": csrf})
+    assert done.status_code == 303
+    assert "acknowledged" in (await env.client.get("/alerts")).text
+    assert (await env.client.post("/alerts/b1/resolve", data={"csrf": csrf})).status_code == 404
+    await env.client.post("/alerts/a1/resolve", data={"csrf": csrf})
+    assert 'class="value">0<' in (await env.client.get("/")).text

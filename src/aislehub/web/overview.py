@@ -67,49 +67,34 @@ def messages_today(caller: Caller) -> int | None:
     return int(rows[0][0])
 
 
-def _alerts_table() -> sa.Table | None:
-    """The rules engine's alerts, once its table exists in the schema."""
-    table = getattr(schema, "alerts", None)
-    return table if isinstance(table, sa.Table) and "app_id" in table.c else None
-
-
-def open_alerts(caller: Caller) -> int | None:
-    table = _alerts_table()
-    if table is None or "status" not in table.c:
-        return None
-    stmt = sa.select(sa.func.count()).select_from(table)
-    stmt = stmt.where(table.c.app_id == caller.app_id, table.c.status != "resolved")
-    try:
-        with caller.ctx.store.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
-    except sa.exc.DBAPIError:
-        return None
+def open_alerts(caller: Caller) -> int:
+    a = schema.alerts.c
+    stmt = sa.select(sa.func.count()).where(a.app_id == caller.app_id, a.state != "resolved")
+    with caller.ctx.store.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
 
 
 def inbox(caller: Caller, limit: int) -> Json:
-    """Open alerts when the rules engine keeps them; connectivity events until then."""
-    table = _alerts_table()
-    if table is not None:
-        order = table.c.get("opened_at", table.c.get("created_at"))
-        stmt = sa.select(table).where(table.c.app_id == caller.app_id)
-        if order is not None:
-            stmt = stmt.order_by(order.desc())
-        try:
-            with caller.ctx.store.engine.connect() as conn:
-                rows = [dict(r._mapping) for r in conn.execute(stmt.limit(limit))]
-            return {"kind": "alerts", "rows": rows}
-        except sa.exc.DBAPIError:
-            pass
-    e = schema.device_events.c
+    """The rules engine's alerts, unresolved first, newest first; connectivity events beside
+    them (the inbox's second tab)."""
+    a = schema.alerts.c
     stmt = (
+        sa.select(a.id, a.rule_id, a.device_id, a.severity, a.state, a.opened_at, a.detail)
+        .where(a.app_id == caller.app_id)
+        .order_by((a.state == "resolved").asc(), a.opened_at.desc())
+        .limit(limit)
+    )
+    e = schema.device_events.c
+    events = (
         sa.select(e.device_id, e.kind, e.detail, e.at)
         .where(e.app_id == caller.app_id, e.kind.in_(["connected", "disconnected"]))
         .order_by(e.seq.desc())
         .limit(limit)
     )
     with caller.ctx.store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
-    return {"kind": "events", "rows": rows}
+        alerts = [dict(r._mapping) for r in conn.execute(stmt)]
+        rows = [dict(r._mapping) for r in conn.execute(events)]
+    return {"alerts": alerts, "events": rows}
 
 
 def telemetry_names(model: ResolvedModel | None) -> list[str]:
@@ -152,7 +137,7 @@ def render_tiles(caller: Caller, dashboard: Json) -> list[Tile]:
         elif kind in ("lkv", "table", "map"):
             tile.rows = _device_rows(caller, dashboard.get("template"), spec)
         elif kind == "alerts":
-            tile.rows = inbox(caller, 10)["rows"]
+            tile.rows = inbox(caller, 10)["alerts"]
         tiles.append(tile)
     return tiles
 

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from aislehub.api.deps import Caller, check_device_id, context
 from aislehub.api.models import CommandBody
+from aislehub.api.routes import alerts as alert_routes
 from aislehub.api.routes import commands as command_routes
 from aislehub.api.routes import properties as property_routes
 from aislehub.api.routes.explorer import explore, export_response
@@ -302,6 +303,16 @@ async def alerts_page(request: Request, session: SessionDep) -> Response:
     caller = caller_for(request, session)
     inbox = await asyncio.to_thread(overview.inbox, caller, 100)
     return render(request, "alerts.html", session, inbox=inbox)
+
+
+@router.post("/alerts/{alert_id}/{action}")
+async def alert_action(request: Request, alert_id: str, action: str, session: PostDep) -> Response:
+    """Acknowledge or resolve an alert through the alerts API's own handlers."""
+    handler = {"acknowledge": alert_routes.acknowledge, "resolve": alert_routes.resolve}.get(action)
+    if handler is None:
+        raise NotFound(f"No alert action {action!r}.")
+    await handler(alert_id, caller_for(request, session))
+    return RedirectResponse("/alerts", status_code=303)
 
 
 @router.get("/explorer", response_class=HTMLResponse)
