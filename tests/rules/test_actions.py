@@ -46,8 +46,10 @@ def flaky_hook() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
     httpd.server_close()
 
 
-def open_alert(rules: RuleStore, actions: list[tuple[str, dict[str, Any]]]) -> Any:
-    opening = Opening("app1", "r", "d1", "warning", utcnow(), {}, actions)
+def open_alert(
+    rules: RuleStore, actions: list[tuple[str, dict[str, Any]]], device: str = "d1"
+) -> Any:
+    opening = Opening("app1", "r", device, "warning", utcnow(), {}, actions)
     [(alert, outcomes)] = rules.checkpoint("rules", 0, b"", [opening])
     return alert, outcomes
 
@@ -93,3 +95,29 @@ def test_second_opening_while_active_is_skipped_and_pending_actions_resume(
     assert rules.checkpoint("rules", 1, b"x", [again]) == []
     assert rules.load_checkpoint("rules") == (1, b"x")
     assert [o.type for o in rules.pending_actions()] == ["email"]
+
+
+def test_job_action_starts_a_job_through_the_job_service(store: MetadataStore) -> None:
+    from aislehub.hub.templates import TemplateCatalog
+    from aislehub.jobs.service import JobService
+    from aislehub.store.device_groups import DeviceGroup
+    from tests.api.template_samples import CONTROLLER, controller_template
+
+    store.groups.put(DeviceGroup("app1", "coolers", "Coolers", "SELECT * FROM devices"))
+    templates = TemplateCatalog(store)
+    templates.publish("app1", CONTROLLER, controller_template())
+    jobs = JobService(store, templates)
+    rules = RuleStore(store.engine)
+    item = {"type": "cloudProperty", "target": CONTROLLER, "path": "site", "value": "x"}
+    body = {"group": "coolers", "data": [item]}
+    alert, outcomes = open_alert(rules, [("job", {"type": "job", "job": body})])
+    bad_job = [("job", {"type": "job", "job": {"group": "coolers"}})]
+    bad_alert, bad = open_alert(rules, bad_job, "d2")
+    runner = ActionRunner(rules, None, ActionConfig(), jobs)
+    asyncio.run(runner.run(alert, outcomes[0]))
+    asyncio.run(runner.run(bad_alert, bad[0]))
+    [done] = rules.alert("app1", alert.id).actions  # type: ignore[union-attr]
+    assert done.state == "succeeded", done.attempts
+    assert done.attempts[0]["detail"].startswith("job ")
+    [failed] = rules.alert("app1", bad_alert.id).actions  # type: ignore[union-attr]
+    assert failed.state == "failed" and "data" in failed.attempts[0]["detail"]
