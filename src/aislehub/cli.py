@@ -134,6 +134,12 @@ def cmd_alert(args: argparse.Namespace) -> int:
     return rules_admin.alert_command(Path(args.data_dir), args)
 
 
+def cmd_job(args: argparse.Namespace) -> int:
+    from aislehub import job_admin
+
+    return job_admin.job_command(Path(args.data_dir), args)
+
+
 def cmd_user(args: argparse.Namespace) -> int:
     from aislehub.web.accounts import user_command
 
@@ -237,6 +243,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--by", default="cli", help="ack / resolve: who (default: cli)")
 
+    p = command("job", cmd_job, "manage jobs (run by the server)")
+    p.add_argument(
+        "action", choices=["list", "show", "create", "stop", "resume", "rerun", "results"]
+    )
+    p.add_argument("target", nargs="?", help="create: a Job JSON file; else a job id")
+    p.add_argument("--id", help="create / rerun: the new job's id (default: the file's, or a uuid)")
+    p.add_argument("--csv", action="store_true", help="results: CSV instead of JSON")
+
     p = command("user", cmd_user, "manage operator UI users")
     p.add_argument("action", choices=["list", "create", "delete"])
     p.add_argument("name", nargs="?")
@@ -245,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
     p.add_argument(
-        "scenario", choices=["ingest", "query", "anomaly", "simulate", "rules", "explorer"]
+        "scenario", choices=["ingest", "query", "anomaly", "simulate", "explorer", "rules"]
     )
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=10.0)
@@ -257,6 +271,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=10_000_000, help="query: telemetry rows")
     p.add_argument("--repeat", type=int, default=9, help="query: runs per statement")
     p.add_argument("--days", type=float, default=30.0, help="anomaly: simulated days")
+    p.add_argument("--hours", type=float, default=24.0, help="explorer: hours of 1 Hz data")
+    p.add_argument(
+        "--chart-points", type=int, default=10_000_000, help="explorer: raw points charted"
+    )
+    p.add_argument("--no-browser", action="store_true", help="explorer: skip the Chromium run")
     p.add_argument(
         "--backend",
         choices=["embedded", "scale"],
@@ -264,11 +283,6 @@ def _parser() -> argparse.ArgumentParser:
         help="ingest: 'scale' also runs serve --workers on PostgreSQL + NATS, beside embedded",
     )
     p.add_argument("--workers", type=int, default=2, help="ingest --backend scale: processes")
-    p.add_argument("--hours", type=float, default=24.0, help="explorer: hours of 1 Hz data")
-    p.add_argument(
-        "--chart-points", type=int, default=10_000_000, help="explorer: raw points charted"
-    )
-    p.add_argument("--no-browser", action="store_true", help="explorer: skip the Chromium run")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
