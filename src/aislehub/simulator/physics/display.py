@@ -4,7 +4,9 @@ Each display carries a beacon at some metres from the gateway; a sighting's RSSI
 the log-distance path-loss model ``rssi = rssi_1m - 10 n log10(d) + noise``. Displays
 arrive and come off the floor as Poisson processes (``arrivalsPerDay``,
 ``removalsPerDay``); the gateway reports presence, sightings, campaign compliance against
-its ``expectedDisplays`` and one event message per arrival or removal.
+its ``expectedDisplays`` (default: the displays the campaign placed, i.e. those it starts
+with, so a store at full compliance reads 100 %) and one event message per arrival or
+removal.
 Faults: ``displayRemoved`` (a display comes off the floor at the fault's start),
 ``gatewayOffline``.
 """

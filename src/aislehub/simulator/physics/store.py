@@ -4,8 +4,9 @@ Occupancy follows a bell over opening hours (local time) peaking mid-afternoon a
 ``peakOccupancy``; each open lane's queue is Poisson with a mean proportional to
 occupancy over the open lanes, the wait time is the queue times
 ``serviceSecondsPerCustomer``. Temperature settles at the HVAC setpoint plus body heat;
-CO₂ rises ~6 ppm per person above 420 ppm outdoors. Faults: ``hvacFailure`` (the store
-drifts toward the outdoor temperature plus body heat), ``gatewayOffline``.
+CO₂ rises ``co2PerPerson`` ppm per person (default 6) above 420 ppm outdoors. Faults:
+``hvacFailure`` (the store drifts toward the outdoor temperature plus body heat),
+``gatewayOffline``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class StoreHub(ModelBase):
                     {"queueLength": queue, "waitTime": queue * service, "open": is_open},
                 )
             )
-        co2 = 420 + 6.0 * occupancy + self.gauss(15)
+        co2 = 420 + float(self.physics.get("co2PerPerson", 6.0)) * occupancy + self.gauss(15)
         messages.append(
             (
                 "environment",
