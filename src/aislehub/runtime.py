@@ -39,6 +39,7 @@ from aislehub.ingest.consumer import StoreWriter
 from aislehub.ingest.local_log import LocalLog
 from aislehub.ingest.log import IngestLog
 from aislehub.install import Install
+from aislehub.intelligence.monitor import start_monitor
 from aislehub.jobs.service import JobService, timeouts_from
 from aislehub.metrics import Metrics
 from aislehub.rules.service import start_rules
@@ -135,6 +136,10 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     rules = None
     if writer is not None:
         rules = await start_rules(settings, store, hub, ingest_log, writer, metrics, jobs)
+    # The anomaly monitor reads what the store writer stored (DuckDB only): same process.
+    anomalies = None
+    if writer is not None:
+        anomalies = start_monitor(settings, store, telemetry, install.app_id)
     api_task = asyncio.create_task(_serve_api(settings, api), name="api server")
     events_task = asyncio.create_task(hub.run_event_writer(), name="device event writer")
     watch_task = asyncio.create_task(hub.run_metadata_watch(), name="metadata watch")
@@ -166,6 +171,8 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         if router is not None:
             hub.remote = None
             await router.close()
+        if anomalies is not None:
+            await anomalies.close()
         if rules is not None:  # before the writer: it checkpoints its offset
             await rules.close()
         # Store what the log holds, then let the log commit its queue and release its files.

@@ -10,7 +10,8 @@ through the API (skipped, with a note, where this build has no such route), then
 about 200 simulated devices — coolers at outlets, display gateways, shipment trackers on
 their routes, fulfilment robots, store sensor hubs and shelf readers — that provision
 through DPS announcing their template's model id and speak MQTT over TLS, with the
-faults of each profile injected on schedule; the anomaly monitor watches their telemetry.
+faults of each profile injected on schedule; the server's anomaly monitor (started by the
+runtime beside the store writer) watches their telemetry.
 
 Resource handling: the server and the fleet run until SIGINT or SIGTERM, then the fleet
 disconnects and the server shuts down in order.
@@ -34,7 +35,6 @@ from typing import Any
 from aislehub.hub.auth import DEFAULT_GROUP
 from aislehub.hub.templates import TemplateCatalog
 from aislehub.install import Install, initialize
-from aislehub.intelligence.monitor import AnomalyMonitor, event_recorder
 from aislehub.protocol.sas import derive_device_key
 from aislehub.runtime import Runtime, running
 from aislehub.settings import Settings, load_settings
@@ -141,17 +141,10 @@ async def _demo(setup: DemoSetup, devices: int | None) -> None:
             device_ssl_context(setup.ca_pem),
             address=dial_address(settings.bind),
         )
-        monitor = (
-            AnomalyMonitor(rt.telemetry, install.app_id, event_recorder(rt.store, install.app_id))
-            if hasattr(rt.telemetry, "query")
-            else None
-        )
         async with asyncio.TaskGroup() as tg:
             fleet = run_fleet(config, specs, stop, status, _operator(rt, install.app_id))
             tg.create_task(fleet, name="demo fleet")
             tg.create_task(_report(status, count, stop), name="demo progress")
-            if monitor is not None:
-                tg.create_task(monitor.run(stop), name="anomaly monitor")
         print("stopping…", flush=True)
 
 
