@@ -9,6 +9,7 @@ SVG: no tile server, works offline), ``alerts`` and ``table``. IoT Central's til
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,6 +137,8 @@ def render_tiles(caller: Caller, dashboard: Json) -> list[Tile]:
             tile.data = figures.get(str(spec["metric"]))
         elif kind in ("lkv", "table", "map"):
             tile.rows = _device_rows(caller, dashboard.get("template"), spec)
+            if kind == "map" and spec.get("highlight") == "outside-anchor":
+                _mark_outside(caller, dashboard.get("template"), spec, tile.rows)
         elif kind == "alerts":
             tile.rows = inbox(caller, 10)["alerts"]
         tiles.append(tile)
@@ -155,6 +158,69 @@ def _device_rows(caller: Caller, template: Any, spec: Json) -> list[Json]:
             row[name] = _latest(caller, device.id, name, twin.reported, cloud)
         rows.append(row)
     return rows
+
+
+DEFAULT_ANCHOR_RADIUS_M = 200.0
+
+
+def _mark_outside(caller: Caller, template: Any, spec: Json, rows: list[Json]) -> None:
+    """``map.highlight: "outside-anchor"``: each row with a location and an anchor gets
+    ``$anchorDistance`` (metres) and ``$outside`` (farther than the template's geofence
+    rule on that anchor allows, else 200 m); ``spec["$radius"]`` is the radius used."""
+    anchor = spec.get("anchor")
+    prop = anchor.get("property") if isinstance(anchor, dict) else None
+    location = spec.get("location")
+    if not isinstance(prop, str) or not isinstance(location, str):
+        return
+    radius = _fence_radius(caller, template, prop)
+    spec["$radius"] = radius
+    for row in rows:
+        here, home = _point(row.get(location)), _point(row.get(prop))
+        if here is None or home is None:
+            continue
+        distance = _haversine_m(here, home)
+        row["$anchorDistance"] = round(distance)
+        row["$outside"] = distance > radius
+
+
+def _fence_radius(caller: Caller, template: Any, prop: str) -> float:
+    """The radius of an enabled geofence rule of ``template`` centred on ``prop``."""
+    r = schema.rules.c
+    stmt = sa.select(r.document).where(r.app_id == caller.app_id, r.enabled.is_(True))
+    with caller.ctx.store.engine.connect() as conn:
+        documents = [row[0] for row in conn.execute(stmt)]
+    for doc in documents:
+        if not isinstance(doc, dict) or (doc.get("target") or {}).get("template") != template:
+            continue
+        for item in (doc.get("conditions") or {}).get("items") or []:
+            if not isinstance(item, dict) or item.get("type") != "geofence":
+                continue
+            center, radius = item.get("center"), item.get("radiusMeters")
+            if isinstance(center, dict) and center.get("property") == prop:
+                return _number(radius) or DEFAULT_ANCHOR_RADIUS_M
+    return DEFAULT_ANCHOR_RADIUS_M
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _point(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, dict):
+        lat, lon = _number(value.get("lat")), _number(value.get("lon"))
+        if lat is not None and lon is not None:
+            return lat, lon
+    return None
+
+
+def _haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    la1, lo1, la2, lo2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((la2 - la1) / 2) ** 2
+        + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    )
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, h)))
 
 
 def _names(spec: Json) -> list[str]:
