@@ -36,7 +36,7 @@ from aislehub.hub.auth import DEFAULT_GROUP
 from aislehub.hub.templates import TemplateCatalog
 from aislehub.install import Install, initialize
 from aislehub.protocol.sas import derive_device_key
-from aislehub.runtime import Runtime, running
+from aislehub.runtime import running
 from aislehub.settings import Settings, load_settings
 from aislehub.simulator.device import SimClock, SimulatedDevice
 from aislehub.simulator.fleet import FleetConfig, FleetSpec, FleetStatus, run_fleet
@@ -142,17 +142,17 @@ async def _demo(setup: DemoSetup, devices: int | None) -> None:
             address=dial_address(settings.bind),
         )
         async with asyncio.TaskGroup() as tg:
-            fleet = run_fleet(config, specs, stop, status, _operator(rt, install.app_id))
+            fleet = run_fleet(config, specs, stop, status, operator(rt.store, install.app_id))
             tg.create_task(fleet, name="demo fleet")
             tg.create_task(_report(status, count, stop), name="demo progress")
         print("stopping…", flush=True)
 
 
-def _operator(rt: Runtime, app_id: str) -> Any:
-    """What an operator records when a device joins: simulated, and its cloud properties."""
+def operator(store: MetadataStore, app_id: str) -> Any:
+    """What an operator records when a device joins: simulated, and its cloud properties
+    (a cooler's outlet and its location, which the geofence rule and the map read)."""
 
     def record(device_id: str, sim: SimulatedDevice) -> None:
-        store = rt.store
         device = store.get_device(app_id, device_id)
         if device is not None and not device.simulated:
             device.simulated = True

@@ -5,6 +5,12 @@ group's key (read from the install in ``--data-dir``), announce the template's m
 and send telemetry until Ctrl-C or ``--duration``; a rich live table shows devices
 provisioned, online and failed, messages sent and the rate. ``--speed`` compresses the
 simulated clock (physics and fault schedule), ``--seed`` fixes every random draw.
+
+Like ``aislehub demo``, it first publishes the application templates the app lacks (so the
+devices are assigned theirs by model id, and the template's rules and dashboards apply)
+and, as each device provisions, records what an operator would: the device is simulated,
+and its cloud properties (a cooler's outlet and its location …) are set. Both go to the
+install's metadata store directly, as the other CLI commands on an install do.
 """
 
 from __future__ import annotations
@@ -22,11 +28,18 @@ from rich.table import Table
 
 from aislehub.install import Install
 from aislehub.settings import load_settings
-from aislehub.simulator.demo import dial_address, read_group_key
+from aislehub.simulator.demo import dial_address, import_templates, operator, read_group_key
 from aislehub.simulator.device import SimClock
-from aislehub.simulator.fleet import FleetConfig, FleetSpec, FleetStatus, run_fleet
+from aislehub.simulator.fleet import (
+    FleetConfig,
+    FleetSpec,
+    FleetStatus,
+    OnProvisioned,
+    run_fleet,
+)
 from aislehub.simulator.profile import load_profile
 from aislehub.simulator.transport import device_ssl_context
+from aislehub.store.metadata import MetadataStore
 from aislehub.templates import load
 
 
@@ -44,7 +57,13 @@ class SimulateOptions:
 
 def run_simulate(data_dir: Path, opts: SimulateOptions) -> int:
     config, spec = _setup(data_dir, opts)
-    return asyncio.run(_simulate(config, spec, opts))
+    install, settings = Install.load(data_dir), load_settings(data_dir)
+    import_templates(settings, install)
+    store = MetadataStore(settings.metadata_url)
+    try:
+        return asyncio.run(_simulate(config, spec, opts, operator(store, install.app_id)))
+    finally:
+        store.close()
 
 
 def _setup(data_dir: Path, opts: SimulateOptions) -> tuple[FleetConfig, FleetSpec]:
@@ -69,13 +88,19 @@ def _setup(data_dir: Path, opts: SimulateOptions) -> tuple[FleetConfig, FleetSpe
     return config, spec
 
 
-async def _simulate(config: FleetConfig, spec: FleetSpec, opts: SimulateOptions) -> int:
+async def _simulate(
+    config: FleetConfig,
+    spec: FleetSpec,
+    opts: SimulateOptions,
+    on_provisioned: OnProvisioned | None = None,
+) -> int:
     stop, status = asyncio.Event(), FleetStatus()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(run_fleet(config, [spec], stop, status), name="simulated fleet")
+        fleet = run_fleet(config, [spec], stop, status, on_provisioned)
+        tg.create_task(fleet, name="simulated fleet")
         tg.create_task(_progress(status, len(spec.plans), opts, stop), name="progress")
     return 0 if status.failed == 0 else 1
 
