@@ -14,8 +14,11 @@ def test_bench_explorer_smoke() -> None:
     )
     figures = run_explorer_bench(opts)
     assert figures["rows"] == 12 * 1800
-    assert figures["same_cells"] and figures["cells"] == 11 * 30
+    # 10 devices and "other" over 30 minutes, 11 legend totals, the count folded into other
+    assert figures["same_cells"] and figures["cells"] == 11 * 30 + 11 + 1
     assert figures["explorer_p50_ms"] > 0 and figures["ratio"] > 0
     if chromium:
         assert figures["chart_raw_points"] == 12 * 1800 and figures["first_paint_ms"] > 0
+        steps = figures["first_paint_steps_ms"]
+        assert set(steps) == {"page", "dom_ready", "server", "transfer", "parse", "draw"}
     assert "ratio" in render_explorer_table(figures)

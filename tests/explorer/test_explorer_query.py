@@ -4,8 +4,10 @@ rollups against raw points, edge cases and tenant isolation."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from datetime import timedelta
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -143,6 +145,84 @@ def test_raw_downsampling_keeps_the_extremes(fleet: Fleet) -> None:
     assert max(kept) == 99.0 and min(kept) == -42.0
     spike = T0 + timedelta(seconds=1234)
     assert result.time[column.index(99.0)] == int(spike.timestamp() * 1000)
+
+
+def spiky_devices(fleet: Fleet) -> None:
+    """d1 … d5 over an hour at 1 Hz: a sine offset by the device's number, and one
+    one-second spike per device (up on even devices, down on odd ones)."""
+    for n in range(1, 6):
+        fleet.device(f"d{n}")
+    points = []
+    for n in range(1, 6):
+        for i in range(3600):
+            value = n + math.sin(i / 40 + n)
+            if i == 500 * n:
+                value = 100.0 * n if n % 2 == 0 else -100.0 * n
+            points.append((f"d{n}", T0 + timedelta(seconds=i), {"temp": value}))
+    fleet.send(points)
+
+
+@pytest.mark.parametrize("aggregation", ["avg", "min", "max", "sum", "count", "p95"])
+def test_raw_chart_ranks_and_totals_like_the_aggregate(fleet: Fleet, aggregation: str) -> None:
+    """A raw chart ranks its series from the min/max pass's partials (a percentile on the
+    points themselves): the same series, order and totals as an aggregate over the range."""
+    spiky_devices(fleet)
+    query = {"metric": "temp", "aggregation": aggregation, "splitBy": "device", "limit": 2}
+    raw = fleet.query(mode="raw", points=50, **query)
+    whole = fleet.query(grain="PT1H", **query)
+    assert [s.name for s in raw.series] == [s.name for s in whole.series]
+    assert [s.members for s in raw.series] == [1, 1, 3]
+    for a, b in zip(raw.series, whole.series, strict=True):
+        assert a.total == pytest.approx(b.total)
+
+
+@pytest.mark.parametrize("sort", ["highest", "lowest"])
+def test_raw_chart_other_keeps_the_extremes_of_its_members(fleet: Fleet, sort: str) -> None:
+    spiky_devices(fleet)
+    result = fleet.query(
+        metric="temp", aggregation="avg", splitBy="device", limit=2, sort=sort, mode="raw",
+        points=60,
+    )  # fmt: skip
+    kept = ["d5", "d4"] if sort == "highest" else ["d1", "d2"]
+    assert [s.name for s in result.series] == [*kept, "other"]
+    drawn = columns(result)
+    folded = [n for n in range(1, 6) if f"d{n}" not in kept]
+    spikes = {100.0 * n if n % 2 == 0 else -100.0 * n: 500 * n for n in folded}
+    for value, second in spikes.items():  # every member's spike, at its own time
+        assert value in drawn["other"]
+        at = result.time[drawn["other"].index(value)]
+        assert at == int((T0 + timedelta(seconds=second)).timestamp() * 1000)
+    for name in kept:  # a kept series draws its own spike, not the others'
+        n = int(name[1:])
+        assert (100.0 * n if n % 2 == 0 else -100.0 * n) in drawn[name]
+        assert not set(spikes) & set(drawn[name])
+    for column in result.values:  # at most a lowest and a highest point per pixel
+        assert sum(v is not None for v in column) <= 2 * 60
+
+
+def test_raw_chart_reads_the_points_once(fleet: Fleet) -> None:
+    """The min/max pass carries the ranking's partials: the raw points are scanned once
+    and grouped per key and pixel; no later step (ranking, folding into "other", totals)
+    reads them again."""
+    spiky_devices(fleet)
+    body = {"metric": "temp", "mode": "raw", "splitBy": "device", "limit": 2, "points": 100,
+            "from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat()}  # fmt: skip
+    plan = planner.plan_explorer_query(
+        parse_explorer_query(body), APP, planner.ResolvedScope(), planner.ResolvedSplit("device")
+    )
+    _, rows = fleet.telemetry.query("EXPLAIN (ANALYZE, FORMAT json) " + plan.sql, plan.params)
+    busy: list[str] = []  # the operators that put out a row per raw point or more
+
+    def walk(node: dict[str, Any]) -> None:
+        if node.get("intermediate_rows", 0) >= 5 * 3600:
+            busy.append(node["type"])
+        for child in node.get("children", ()):
+            walk(child)
+
+    for root in json.loads(rows[0][1])["operator"]:
+        walk(root)
+    assert busy.count("TABLE_SCAN") + busy.count("SEQ_SCAN") == 1
+    assert set(busy) <= {"TABLE_SCAN", "SEQ_SCAN", "PROJECTION", "FILTER"}
 
 
 def test_sparse_raw_points_come_back_as_they_are(fleet: Fleet) -> None:

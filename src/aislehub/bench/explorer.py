@@ -10,11 +10,14 @@ Steps:
 2. the explorer query "max of temperature per minute over the day, split by device, top 10
    by max, the rest as other" run through the whole query path (parse, plan, run, align
    the columns), alternately with the SQL a person would write for the same answer on the
-   same store; medians, p95 and the ratio, and a check that both have the same cells;
+   same store (the series, the legend's totals and the number of devices in "other",
+   fetched as rows); medians, p95 and the ratio, and a check that both give the same
+   cells, value for value;
 3. with ``--browser``: the server started on that install, a user signed in through
    Playwright in Debian's Chromium, and the explorer page opened on a shared URL of a raw
    chart over ``chart_points`` raw points (min/max downsampled per pixel): time from
-   navigation start to uPlot's first draw, in the page's own clock.
+   navigation start to uPlot's first draw, in the page's own clock, and its steps (page
+   and scripts, server, transfer, JSON parsing, drawing).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class ExplorerOptions:
     hours: float = 24.0
     repeat: int = 9
     chart_points: int = 10_000_000
+    paints: int = 5
     browser: bool = True
     verbose: bool = True
 
@@ -125,19 +129,41 @@ def _generate(path: Path, app_id: str, devices: int, seconds: int) -> int:
 
 
 def _hand_sql(app_id: str, start: datetime, end: datetime) -> str:
+    """What a person would write for the same cells: each kept device's maxima per minute,
+    "other" (the devices outside the top 10) per minute, the legend (each series' total)
+    and how many devices "other" holds."""
     where = (
         f"app_id = '{app_id}' AND name = 'temperature' AND component IS NULL "
         f"AND module_id IS NULL AND minute >= TIMESTAMP '{start}' AND minute < TIMESTAMP '{end}'"
     )
     return f"""
-        WITH top AS (SELECT device_id FROM telemetry_1m WHERE {where}
-                     GROUP BY device_id ORDER BY max(max) DESC LIMIT 10)
-        SELECT minute, device_id, max(max) FROM telemetry_1m
+        WITH totals AS (SELECT device_id, max(max) AS total FROM telemetry_1m WHERE {where}
+                        GROUP BY device_id),
+        top AS (SELECT device_id, total FROM totals ORDER BY total DESC, device_id LIMIT 10),
+        other AS (SELECT minute, max(max) AS value FROM telemetry_1m WHERE {where}
+                  AND device_id NOT IN (SELECT device_id FROM top) GROUP BY minute)
+        SELECT epoch_ms(minute), device_id, max(max) FROM telemetry_1m
         WHERE {where} AND device_id IN (SELECT device_id FROM top) GROUP BY ALL
-        UNION ALL
-        SELECT minute, NULL, max(max) FROM telemetry_1m
-        WHERE {where} AND device_id NOT IN (SELECT device_id FROM top) GROUP BY ALL
+        UNION ALL SELECT epoch_ms(minute), NULL, value FROM other
+        UNION ALL SELECT NULL, device_id, total FROM top
+        UNION ALL SELECT NULL, NULL, max(value) FROM other
+        UNION ALL SELECT NULL, '#members', count(*) - 10 FROM totals
     """
+
+
+def _cells(result: Any) -> set[tuple[Any, ...]]:
+    """An explorer answer as the hand-written query's rows: (time, series, value), the
+    legend's totals without a time and the count of devices folded into "other"."""
+    cells: set[tuple[Any, ...]] = set()
+    for series, column in zip(result.series, result.values, strict=True):
+        name = None if series.other else series.name
+        cells.update(
+            (t, name, v) for t, v in zip(result.time, column, strict=True) if v is not None
+        )
+        cells.add((None, name, series.total))
+        if series.other:
+            cells.add((None, "#members", float(series.members)))
+    return cells
 
 
 def _time_queries(
@@ -151,17 +177,16 @@ def _time_queries(
     hand = _hand_sql(app_id, DAY0.replace(tzinfo=None), end.replace(tzinfo=None))
     ours: list[float] = []
     theirs: list[float] = []
-    cells = hand_cells = 0
     try:
         for _ in range(opts.repeat):
             t0 = time.perf_counter()
             result = run_explorer_query(parse_explorer_query(body), app_id, metadata, store)
             ours.append(time.perf_counter() - t0)
-            cells = sum(v is not None for column in result.values for v in column)
             t0 = time.perf_counter()
             _, rows = store.query(hand, [])
             theirs.append(time.perf_counter() - t0)
-            hand_cells = len(rows)
+        cells = _cells(result)
+        hand_cells = {(t, s, float(v)) for t, s, v in rows}
     finally:
         store.close()
         metadata.close()
@@ -173,7 +198,7 @@ def _time_queries(
         "sql_p50_ms": round(ref * 1000, 1),
         "sql_p95_ms": round((percentile(theirs, 95) or 0.0) * 1000, 1),
         "ratio": round(p50 / ref, 2),
-        "cells": cells,
+        "cells": len(cells),
         "same_cells": cells == hand_cells,
     }
 
@@ -213,11 +238,15 @@ def _first_paint(data_dir: Path, app_id: str, opts: ExplorerOptions) -> dict[str
             page.click("button[type=submit]")
             page.wait_for_url("**/")
             paints = []
-            for _ in range(3):
+            steps: dict[str, list[float]] = {}
+            for _ in range(opts.paints):
                 page.goto("/explorer?q=" + quote(json.dumps(query)))
                 page.wait_for_function("window.__explorerFirstPaint != null")
                 paints.append(page.evaluate("window.__explorerFirstPaint"))
+                for name, ms in page.evaluate(_STEPS).items():
+                    steps.setdefault(name, []).append(ms)
             points = page.evaluate("window.__explorerTimings.points")
+            size = page.evaluate("window.__explorerTimings.bytes")
             browser.close()
     finally:
         server.terminate()
@@ -229,8 +258,22 @@ def _first_paint(data_dir: Path, app_id: str, opts: ExplorerOptions) -> dict[str
     return {
         "chart_raw_points": chart_devices * per_device,
         "chart_drawn_points": points,
+        "chart_bytes": size,
         "first_paint_ms": round(first, 1),
+        "first_paint_steps_ms": {k: round(statistics.median(v), 1) for k, v in steps.items()},
     }
+
+
+# The first paint's steps, from the page's clock: the page and its scripts up to the
+# query's request, the server (request to first byte: the query's run and encoding), the
+# body's transfer, JSON parsing, and uPlot from the parsed answer to its first draw.
+_STEPS = """(() => {
+  const t = window.__explorerTimings;
+  const nav = performance.getEntriesByType("navigation")[0];
+  return {page: t.started, dom_ready: nav.domContentLoadedEventEnd, server: t.server,
+          transfer: t.transfer, parse: t.parsed,
+          draw: window.__explorerFirstPaint - t.started - t.fetched - t.parsed};
+})()"""
 
 
 def _free_port(host: str) -> int:
@@ -255,4 +298,6 @@ def render_explorer_table(figures: dict[str, Any]) -> str:
             f"{figures['chart_drawn_points']:,} drawn, first paint {figures['first_paint_ms']} ms "
             "(target < 1000)"
         )
+        steps = ", ".join(f"{k} {v}" for k, v in figures["first_paint_steps_ms"].items())
+        lines.append(f"          steps (ms, medians): {steps}")
     return "\n".join(lines)

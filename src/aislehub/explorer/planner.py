@@ -1,25 +1,31 @@
 """Explorer queries as one DuckDB statement each.
 
-Every statement has the same four steps, so the split/sort/limit logic is written once:
+Every statement has the same steps, so the split/sort/limit logic is written once, and
+works on partial aggregates (count ``c``, sum ``s``, min ``mn``, max ``mx``) so that no
+step reads more than it needs:
 
-1. ``part``: the metric's rows in range and scope, each with its split key and bucket
-   (not grouped: every later step aggregates the partial columns again). From
-   ``telemetry_1m`` (count, sum, min, max per device, field and minute) when the grain is
-   whole minutes and the aggregation is one of avg/min/max/sum/count; from ``telemetry_num``
-   otherwise (sub-minute grains, percentiles, raw charts);
-2. ``top``: the split keys ranked by the aggregate over the whole range, highest or lowest
-   first, ``limit`` of them kept;
-3. the series: each kept key, and every other key folded into one ``other`` series (key
-   NULL), aggregated from the partials, so an average of "other" is the average of its
-   points, not of its members' averages;
-4. beside the points, in the same GROUP BY (grouping sets), each series' total (the
-   legend), and how many keys "other" holds (counted while ranking).
+1. ``part``: the metric's rows in range and scope, each with its split key and bucket.
+   From ``telemetry_1m`` (count, sum, min, max per device, field and minute) when the
+   grain is whole minutes and the aggregation is one of avg/min/max/sum/count, inlined
+   into each step below (so the kept keys reach the rollup's scan as a filter); from
+   ``telemetry_num`` otherwise, grouped once into partials per key and bucket and
+   materialized. A raw chart's ``part`` is its min/max pass: per key and pixel bucket the
+   lowest and the highest point with their own timestamps (so a spike narrower than a
+   pixel is still drawn), and count and sum for the ranking;
+2. ``keys``: each split key's total over the whole range, from the partials; ``top``: the
+   keys ranked by it, highest or lowest first, ``limit`` of them kept with their rank;
+3. the series: each kept key's points, and every other key folded into one ``other``
+   series, its partials combined per bucket, so an average of "other" is the average of
+   its points, not of its members' averages (and its extremes the extremes of theirs);
+4. beside the points, each series' total (the legend; "other"'s from its combined
+   partials) and how many keys "other" holds.
 
-Rows come out long: ``(kind, series, t, value)``, ``t`` in epoch milliseconds, with kind
-``p`` (point), ``t`` (the total of a kept key, or of "other" when the series is NULL) or
-``n`` (keys folded into other). Raw charts keep, per series and pixel bucket, the lowest
-and the highest point with their own timestamps (min/max downsampling), so a spike
-narrower than a pixel is still drawn.
+Percentiles cannot be combined from partials: they rank on the rows themselves
+(``_assemble``), as does a raw chart without downsampling.
+
+Rows come out as ``(i, t, value, name)``, ``t`` in epoch milliseconds: a point of series
+``i`` (its rank from 1, 0 for "other"); without ``t``, the total of series ``i`` and, for a
+kept key, its name; ``i`` -1, the number of keys folded into "other".
 
 The range is widened to whole grains (from the floor of ``start`` to the ceiling of ``end``)
 so rollups and raw points cover exactly the same instants. Every value is a numbered
@@ -120,87 +126,167 @@ def plan_explorer_query(
     params.append(query.limit if split.kind != "none" else 1)
     limit = f"${len(params)}"
     order = "DESC" if query.sort == "highest" else "ASC"
+    percentile = query.aggregation in _PERCENTILES
     if query.mode == "raw":
-        sql, bucket = _raw(query, key, source, time_col, limit, order, params, start, end)
+        width = max((end - start) / query.points, timedelta(milliseconds=1))
+        pixel = "NULL"  # every point, without downsampling
+        if query.downsample:
+            params.append(int(width / timedelta(microseconds=1)))
+            pixel = f"(epoch_us(r.ts) - epoch_us($4)) // ${len(params)}"
+        if not query.downsample or percentile:
+            sql = _raw_rows(query, key, source, limit, order, pixel)
+        else:
+            part = (
+                f"SELECT {key} AS key, {pixel} AS t, arg_min(r.ts, r.value) AS t0, "
+                "min(r.value) AS mn, arg_max(r.ts, r.value) AS t1, max(r.value) AS mx, "
+                f"count(r.value) AS c, sum(r.value) AS s {source} GROUP BY ALL"
+            )
+            sql = _folded(part, True, query.aggregation, limit, order, extremes=True)
         count = f"SELECT count(*) {source}"
-        return Plan(sql, params, "raw", start, end, bucket, count, params[:scoped])
+        return Plan(sql, params, "raw", start, end, width, count, params[:scoped])
     if rollup and query.grain == timedelta(minutes=1):
-        bucket_expr = "r.minute"  # the rollup's own bucket
+        bucket = "r.minute"  # the rollup's own bucket
     else:
         params.append(query.grain)
-        bucket_expr = f"time_bucket(${len(params)}, {time_col}, TIMESTAMP '{ORIGIN}')"
-    # No GROUP BY here: the steps after it aggregate the partial columns again.
-    if query.aggregation in _PERCENTILES:
-        agg = f"quantile_cont(v, {_PERCENTILES[query.aggregation]})"
-        cols = "r.value AS v"
-    else:
-        agg = _PARTIAL[query.aggregation]
-        cols = (
-            "r.count AS c, r.sum AS s, r.min AS mn, r.max AS mx"
-            if rollup
-            else "1 AS c, r.value AS s, r.value AS mn, r.value AS mx"
-        )
-    part = f"SELECT {key} AS key, {bucket_expr} AS t, {cols} {source}"
-    sql = _assemble(part, agg, agg, limit, order, "t", None)
+        bucket = f"time_bucket(${len(params)}, {time_col}, TIMESTAMP '{ORIGIN}')"
+    if percentile:
+        part = f"SELECT {key} AS key, {bucket} AS t, r.value {source}"
+        agg = f"quantile_cont(value, {_PERCENTILES[query.aggregation]})"
+        points = f"SELECT i, epoch_ms(t), {agg}, NULL FROM ranked GROUP BY i, t"
+        sql = _assemble(part, agg, order, limit, points)
+    elif rollup:  # read where it lies: the steps after it aggregate the partials again
+        cols = ", ".join(f"r.{_ROLLUP_COLUMNS[c]} AS {c}" for c in _NEEDS[query.aggregation])
+        part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source}"
+        sql = _folded(part, False, query.aggregation, limit, order)
+    else:  # raw points grouped once into partials, read by every later step
+        cols = ", ".join(f"{_RAW_PARTIALS[c]} AS {c}" for c in _NEEDS[query.aggregation])
+        part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source} GROUP BY ALL"
+        sql = _folded(part, True, query.aggregation, limit, order)
     return Plan(sql, params, "rollup" if rollup else "raw", start, end, query.grain)
 
 
-def _raw(
+# The partial columns each aggregation reads, where the rollup keeps them, how raw points
+# give them, and the aggregation's value from one row of combined partials.
+_NEEDS = {"avg": ("c", "s"), "min": ("mn",), "max": ("mx",), "sum": ("s",), "count": ("c",)}
+_ROLLUP_COLUMNS = {"c": "count", "s": "sum", "mn": "min", "mx": "max"}
+_RAW_PARTIALS = {
+    "c": "count(r.value)",
+    "s": "sum(r.value)",
+    "mn": "min(r.value)",
+    "mx": "max(r.value)",
+}
+_COMBINE = {"c": "sum(c)", "s": "sum(s)", "mn": "min(mn)", "mx": "max(mx)"}
+_FINAL = {"avg": "s / c", "min": "mn", "max": "mx", "sum": "s", "count": "c::DOUBLE"}
+
+
+def _folded(
+    part: str, materialized: bool, aggregation: str, limit: str, order: str, extremes: bool = False
+) -> str:
+    """Split, rank, limit and fold from partial aggregates, so the source is read once
+    (``materialized``: raw points grouped into partials first) or only where each step
+    needs it (rollup rows, inlined so the kept keys' filter reaches the scan).
+
+    ``part`` has one row per key and bucket ``t`` or more, with the partial columns the
+    aggregation needs (``c``, ``s``, ``mn``, ``mx``); with ``extremes`` (a raw chart's
+    min/max per pixel) one row per key and pixel, with ``t0``/``t1`` the times of its
+    lowest and highest point. Steps: ``keys``, each key's total; ``top``, the kept keys
+    and their ranks; the kept keys' points; ``other``, every other key's partials combined
+    per bucket, its points and, from those, its total; the number of keys folded into it.
+    """
+    rank = _PARTIAL[aggregation]
+    combine = ", ".join(f"{_COMBINE[c]} AS {c}" for c in _NEEDS[aggregation])
+    ctes = [
+        f"part AS {'MATERIALIZED' if materialized else 'NOT MATERIALIZED'} ({part})",
+        f"keys AS (SELECT key, {rank} AS total FROM part GROUP BY key)",
+        _top(order, limit),
+    ]
+    if extremes:
+        combine = (
+            "arg_min(t0, mn) AS t0, min(mn) AS mn, arg_max(t1, mx) AS t1, max(mx) AS mx, "
+            "sum(c) AS c, sum(s) AS s"
+        )
+        points = _EXTREMES
+    else:
+        points = (
+            f"SELECT i, epoch_ms(t), {rank}, NULL FROM part JOIN top USING (key) GROUP BY i, t "
+            f"UNION ALL SELECT 0, epoch_ms(t), {_FINAL[aggregation]}, NULL FROM other"
+        )
+    ctes.append(
+        f"other AS (SELECT t, {combine} FROM part WHERE key NOT IN (SELECT key FROM top) "
+        "GROUP BY t)"
+    )
+    if extremes:
+        ctes.append(
+            "b AS (SELECT i, t0, mn, t1, mx FROM part JOIN top USING (key) "
+            "UNION ALL SELECT 0, t0, mn, t1, mx FROM other)"
+        )
+    return (
+        f"WITH {', '.join(ctes)} {points} "
+        f"UNION ALL SELECT 0, NULL, {rank}, NULL FROM other {_TOTALS}"
+    )
+
+
+def _top(order: str, limit: str) -> str:
+    return (
+        f"top AS (SELECT key, total, row_number() OVER (ORDER BY total {order} NULLS LAST, "
+        f"key) AS i FROM keys QUALIFY i <= {limit})"
+    )
+
+
+# The lowest and the highest point of each series and pixel (``b``), at their own times.
+_EXTREMES = (
+    "SELECT i, epoch_ms(t0), mn, NULL FROM b WHERE t0 IS NOT NULL "
+    "UNION ALL SELECT i, epoch_ms(t1), mx, NULL FROM b WHERE t1 <> t0"
+)
+# The kept keys' totals and names, and the number of keys folded into "other".
+_TOTALS = (
+    "UNION ALL SELECT i, NULL, total, key FROM top "
+    "UNION ALL SELECT -1, NULL, count(*) - (SELECT count(*) FROM top), NULL FROM keys"
+)
+
+
+def _raw_rows(
     query: ExplorerQuery,
     key: str,
     source: str,
-    time_col: str,
     limit: str,
     order: str,
-    params: list[object],
-    start: datetime,
-    end: datetime,
-) -> tuple[str, timedelta]:
-    part = f"SELECT {key} AS key, {time_col} AS ts, r.value {source}"
+    pixel: str,
+) -> str:
+    """A raw chart ranked by a percentile, or without downsampling."""
+    part = f"SELECT {key} AS key, r.ts AS t, {pixel} AS px, r.value {source}"
     rank = (
         f"quantile_cont(value, {_PERCENTILES[query.aggregation]})"
         if query.aggregation in _PERCENTILES
         else _RAW[query.aggregation]
     )
-    width = max((end - start) / query.points, timedelta(milliseconds=1))
-    if not query.downsample:
-        return _assemble(part, rank, "value", limit, order, "ts", "plain"), width
-    params.append(int(width / timedelta(microseconds=1)))
-    points = (
-        "SELECT series, arg_min(ts, value) AS t0, min(value) AS v0, arg_max(ts, value) AS t1, "
-        f"max(value) AS v1 FROM ranked GROUP BY series, (epoch_us(ts) - epoch_us($4)) // "
-        f"${len(params)}"
+    if not query.downsample:  # every point
+        return _assemble(part, rank, order, limit, "SELECT i, epoch_ms(t), value, NULL FROM ranked")
+    pixels = (
+        "b AS (SELECT i, arg_min(t, value) AS t0, min(value) AS mn, arg_max(t, value) AS t1, "
+        "max(value) AS mx FROM ranked GROUP BY i, px)"
     )
-    return _assemble(part, rank, "value", limit, order, "ts", points), width
+    return _assemble(part, rank, order, limit, _EXTREMES, pixels)
 
 
 def _assemble(
-    part: str, rank: str, agg: str, limit: str, order: str, t: str, mode: str | None
+    part: str, rank: str, order: str, limit: str, points: str, pixels: str | None = None
 ) -> str:
-    head = (
-        f"WITH part AS ({part}), "
-        f"top AS (SELECT key, total, n FROM (SELECT key, {rank} AS total, "
-        "count(*) OVER () AS n FROM part GROUP BY key) "
-        f"ORDER BY total {order} NULLS LAST, key LIMIT {limit}), "
-        "ranked AS (SELECT part.*, top.key AS series FROM part LEFT JOIN top USING (key))"
+    """The plain form, for percentiles (not combined from partials): ranked on the rows of
+    ``part`` themselves; ``points`` reads ``ranked``, those rows with their series ``i``
+    (0 for "other"), or ``b``, the ``pixels`` made of them."""
+    ctes = [
+        f"part AS MATERIALIZED ({part})",
+        f"keys AS (SELECT key, {rank} AS total FROM part GROUP BY key)",
+        _top(order, limit),
+        "ranked AS (SELECT part.*, coalesce(top.i, 0) AS i FROM part LEFT JOIN top USING (key))",
+    ]
+    if pixels is not None:
+        ctes.append(pixels)
+    return (
+        f"WITH {', '.join(ctes)} {points} "
+        f"UNION ALL SELECT 0, NULL, {rank}, NULL FROM ranked WHERE i = 0 {_TOTALS}"
     )
-    if mode is None:  # aggregated series and, in the same pass, each series' total
-        body = (
-            f"SELECT CASE WHEN grouping({t}) = 1 THEN 't' ELSE 'p' END, series, "
-            f"epoch_ms({t}), {agg} "
-            f"FROM ranked GROUP BY GROUPING SETS ((series, {t}), (series))"
-        )
-    else:
-        if mode == "plain":  # every raw point
-            points = f"SELECT 'p', series, epoch_ms({t}), value FROM ranked"
-        else:  # min/max per pixel bucket
-            head += f", b AS ({mode})"
-            points = (
-                "SELECT 'p', series, epoch_ms(t0), v0 FROM b UNION ALL "
-                "SELECT 'p', series, epoch_ms(t1), v1 FROM b WHERE t1 <> t0"
-            )
-        body = f"{points} UNION ALL SELECT 't', series, NULL, {rank} FROM ranked GROUP BY series"
-    return f"{head} {body} UNION ALL SELECT 'n', NULL, NULL, max(n) - count(*) FROM top"
 
 
 def _key(split: ResolvedSplit) -> str:

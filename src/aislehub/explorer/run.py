@@ -169,48 +169,43 @@ def _estimate(query: ExplorerQuery, plan: Plan, reader: SqlReader) -> int:
 
 
 def _shape(result: ExplorerResult, rows: Iterable[tuple[Any, ...]], query: ExplorerQuery) -> None:
-    points: dict[str | None, dict[int, float | None]] = {}
-    times: set[int] = set()
-    totals: dict[str, float | None] = {}
+    """Columns from the plan's rows ``(i, t, value, name)``: a point of series ``i`` (its
+    rank from 1, 0 for "other") at ``t``; without ``t``, the series' total, and its name;
+    ``i`` -1, the number of keys folded into "other"."""
+    points: dict[int, dict[int, float | None]] = {}
+    totals: dict[int, tuple[str, float | None]] = {}
     other_total: float | None = None
     other_members = 0
-    for kind, series, t, value in rows:
-        if kind == "p":
-            column = points.get(series)
-            if column is None:
-                column = points[series] = {}
+    column: dict[int, float | None] = {}
+    current = -2  # the series of the last point: rows come in runs of one series
+    for i, t, value, name in rows:
+        if t is not None:
+            if i != current:
+                column = points.setdefault(i, {})
+                current = i
             column[t] = value
-            times.add(t)
-        elif kind == "t" and series is None:
+        elif i > 0:
+            totals[i] = (name, value)
+        elif i == 0:
             other_total = value
-        elif kind == "t":
-            totals[series] = value
         else:
             other_members = int(value or 0)
-    reverse = query.sort == "highest"
-    ranked = sorted(totals.items(), key=lambda kv: _rank_key(kv, reverse))
-    names: list[str | None] = [name for name, _ in ranked]
-    label = (lambda n: n) if query.split is not None else (lambda n: query.metric)
-    result.series = [Series(label(n), totals[n]) for n in names if n is not None]
+    ranks = sorted(totals)
+    if query.split is None:
+        result.series = [Series(query.metric, totals[i][1]) for i in ranks]
+    else:
+        result.series = [Series(*totals[i]) for i in ranks]
     if other_members:
-        names.append(None)
+        ranks.append(0)
         result.series.append(Series(OTHER, other_total, other_members, other=True))
-    result.time = sorted(times)
-    result.values = [_column(points.get(n, {}), result.time) for n in names]
+    result.time = sorted(set().union(*points.values()))
+    result.values = [_column(points.get(i, {}), result.time) for i in ranks]
 
 
 def _column(found: dict[int, float | None], time: list[int]) -> list[float | None]:
-    if len(found) == len(time):
-        return [found[t] for t in time]
-    get = found.get
-    return [get(t) for t in time]
-
-
-def _rank_key(item: tuple[str, float | None], reverse: bool) -> tuple[bool, float, str]:
-    name, total = item
-    if total is None:
-        return (True, 0.0, name)
-    return (False, -total if reverse else total, name)
+    if len(found) == len(time):  # a value at every time: no gaps to fill
+        return list(map(found.__getitem__, time))
+    return list(map(found.get, time))
 
 
 def _iso(ts: datetime) -> str:
