@@ -139,6 +139,10 @@ async def test_dashboard_tiles(env: Env) -> None:
     page = await env.client.get("/dashboards/coolers")
     assert page.status_code == 200
     assert page.text.count("data-tile=") == 7 and "<circle" in page.text and "4.5" in page.text
+    assert '<p class="kpi-value">0</p>' in page.text  # c1 is offline
+    env.attach("c1")
+    page = await env.client.get("/dashboards/coolers")
+    assert '<p class="kpi-value">1</p>' in page.text
 
 
 async def test_users_api(env: Env) -> None:

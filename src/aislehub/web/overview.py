@@ -36,18 +36,27 @@ class Tile:
     rows: list[Json] = field(default_factory=list)
 
 
-def fleet_figures(caller: Caller) -> Json:
+def fleet_figures(caller: Caller, template: str | None = None) -> Json:
+    """The fleet's counts; with ``template``, devices, online and offline count only the
+    devices of that template (a template dashboard's KPIs)."""
     store, app_id = caller.ctx.store, caller.app_id
-    total = store.count_devices(app_id)
-    online = len(caller.ctx.hub.links.connected_devices(app_id))
+    connected = caller.ctx.hub.links.connected_devices(app_id)
     d = schema.devices.c
     stmt = sa.select(d.template, sa.func.count()).where(d.app_id == app_id).group_by(d.template)
     with store.engine.connect() as conn:
         per_template = sorted(((t or "", int(n)) for t, n in conn.execute(stmt)), key=_by_count)
+        if template:
+            ids = sa.select(d.id).where(d.app_id == app_id, d.template == template)
+            members = {str(r[0]) for r in conn.execute(ids)}
+            total, online = len(members), len(connected & members)
+        else:
+            total, online = store.count_devices(app_id), len(connected)
     return {
         "devices": total,
         "online": online,
         "offline": total - online,
+        "devicesOnline": online,  # the names dashboard KPI tiles use (templates-format.md)
+        "devicesOffline": total - online,
         "messagesToday": messages_today(caller),
         "openAlerts": open_alerts(caller),
         "perTemplate": per_template,
@@ -133,7 +142,10 @@ def render_tiles(caller: Caller, dashboard: Json) -> list[Tile]:
         title = str(spec.get("title") or spec.get("displayName") or kind)
         tile = Tile(kind, title, spec)
         if kind == "kpi" and isinstance(spec.get("metric"), str):
-            figures = figures or fleet_figures(caller)
+            template = dashboard.get("template")
+            figures = figures or fleet_figures(
+                caller, template if isinstance(template, str) else None
+            )
             tile.data = figures.get(str(spec["metric"]))
         elif kind in ("lkv", "table", "map"):
             tile.rows = _device_rows(caller, dashboard.get("template"), spec)
