@@ -232,8 +232,12 @@ async function drawTile(el) {
   const body = await response.json();
   if (!response.ok || body.warning) { el.textContent = body.warning ? body.warning.message : "—"; return; }
   const series = [{}, ...body.series.map((s, i) => ({ label: s.name, stroke: PALETTE[i % PALETTE.length] }))];
-  new uPlot({ width: chartWidth(el), height: 200, series },
-    [body.time.map((t) => t / 1000), ...body.values], el);
+  const xs = body.time.map((t) => t / 1000);
+  // The x range from the data itself (at least a minute): left to itself, uPlot pads a
+  // short span of a young fleet's data out to years.
+  const lo = Math.min(...xs), hi = Math.max(...xs, lo + 60);
+  const scales = xs.length ? { x: { time: true, auto: false, range: [lo, hi] } } : {};
+  new uPlot({ width: chartWidth(el), height: 200, series, scales }, [xs, ...body.values], el);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
