@@ -134,5 +134,7 @@ class CatalogSource:
             fingerprint = self._store.catalog_fingerprint()
             if generation == self._generation and fingerprint == self._fingerprint:
                 return None
+            catalog = build_catalog(self._store, self._templates)
+            # Only now: a build that raised is tried again on the next call.
             self._generation, self._fingerprint = generation, fingerprint
-            return build_catalog(self._store, self._templates)
+            return catalog

@@ -86,8 +86,10 @@ class StoreWriter:
     ) -> None:
         self._log = log
         self._store = store
-        # Typed ingest: polled before each write, returns a catalog when it changed.
+        # Typed ingest: polled before each write, returns a catalog when it changed; one
+        # that the store failed to take is kept and offered again with the retried batch.
         self._catalog = catalog
+        self._unsynced: Catalog | None = None
         self.name = consumer_name
         self.batch_max = batch_max
         # Retention by this writer alone is only right while it is the log's only
@@ -225,7 +227,10 @@ class StoreWriter:
         """Worker thread: rows and offset, atomically; DuckDB releases the GIL meanwhile."""
         started = time.perf_counter()
         if self._catalog is not None and (fresh := self._catalog()) is not None:
-            self._store.sync_catalog(fresh)
+            self._unsynced = fresh
+        if self._unsynced is not None:
+            self._store.sync_catalog(self._unsynced)
+            self._unsynced = None
         counts = self._store.write_batch(self.name, batch, last)
         if counts is not None:
             self.stats.decode.add(counts)

@@ -36,12 +36,10 @@ The statement, for ``SELECT $id, AVG(temperature) FROM T WHERE WITHIN_WINDOW(P1D
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
-
-import orjson
 
 from aislehub.errors import ValidationFailed
 from aislehub.models import EnumSchema, Primitive, Property, Schema
@@ -132,22 +130,6 @@ class TelemetryPlan:
             for n, c in enumerate(self.columns)
         )
         return f"SELECT to_json(struct_pack({fields}))::VARCHAR FROM (\n{self.sql}\n)"
-
-    def rows(self, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-        """The result rows as IoT Central's flat objects (``$ts`` as ISO 8601 UTC, ``Z``)."""
-        if len(names) != len(self.columns):  # pragma: no cover - the statement is ours
-            raise RuntimeError(f"expected {len(self.columns)} columns, got {names}")
-        keys = [c.key for c in self.columns]
-        json = [n for n, c in enumerate(self.columns) if c.decode == "json"]
-        if not json:  # DuckDB already gave str, float, int, bool: the common, fast case
-            return [dict(zip(keys, row, strict=True)) for row in rows]
-        out = []
-        for row in rows:
-            values = list(row)
-            for n in json:
-                values[n] = _json(values[n])
-            out.append(dict(zip(keys, values, strict=True)))
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -689,7 +671,3 @@ def _check_property_literals(
 def _property_operand(operand: Operand, query: Query, fields: Mapping[str, Resolved]) -> Resolved:
     ref = _ref(query.item(operand.alias)) if isinstance(operand, AliasRef) else operand
     return fields[ref.name]
-
-
-def _json(value: Any) -> Any:
-    return None if value is None else orjson.loads(value)

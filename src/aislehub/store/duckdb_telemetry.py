@@ -40,7 +40,6 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from aislehub.store.telemetry import BatchCounts, Catalog, TelemetryBatch, UnmodeledField
@@ -349,11 +348,6 @@ class DuckDBTelemetryStore:
             finally:
                 cur.unregister("_devices")
                 cur.unregister("_fields")
-
-    def sync_devices(self, devices: pa.Table) -> None:
-        """Replace the device catalog only, keeping the template fields."""
-        fields = self._reader().execute("SELECT * FROM template_fields").to_arrow_table()
-        self.sync_catalog(Catalog(devices, fields))
 
     @staticmethod
     def _offset(cur: duckdb.DuckDBPyConnection, consumer: str) -> int:

@@ -570,15 +570,6 @@ class PostgresTelemetryStore:
                     cur, "template_fields", fields, ["text"] * 5 + ["text[]"] + ["text"] * 2
                 )
 
-    def sync_devices(self, devices: pa.Table) -> None:
-        """Replace the device catalog only, keeping the template fields."""
-        names, rows = self.query("SELECT * FROM template_fields", [])
-        fields = pa.Table.from_pylist(
-            [dict(zip(names, row, strict=True)) for row in rows],
-            schema=Catalog.empty().fields.schema,
-        )
-        self.sync_catalog(Catalog(devices, fields))
-
     # -- partitions ------------------------------------------------------------------
 
     def create_partitions(self, first: date, last: date) -> None:
