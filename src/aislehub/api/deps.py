@@ -85,6 +85,8 @@ class ApiContext:
     hub: DeviceHub
     telemetry: TelemetryReader
     metrics: Metrics
+    # With tenant cells each app's telemetry lives in its cell's store (aislehub.cells).
+    telemetry_for: Callable[[str], TelemetryReader] | None = None
     id_scope_for: Callable[[App], str] = own_id_scope
     # When set (e.g. behind a proxy), nextLink URLs start with it instead of the request's.
     public_base_url: str | None = None
@@ -100,6 +102,13 @@ class Caller:
     @property
     def app_id(self) -> str:
         return self.token.app_id
+
+    @property
+    def telemetry(self) -> TelemetryReader:
+        """The telemetry store holding the caller's app (its cell's, with tenant cells)."""
+        if self.ctx.telemetry_for is None:
+            return self.ctx.telemetry
+        return self.ctx.telemetry_for(self.app_id)
 
     def key(self, device_id: str, module_id: str | None = None) -> Key:
         return (self.app_id, device_id, module_id or "")

@@ -71,7 +71,7 @@ def messages_today(caller: Caller) -> int | None:
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     sql = "SELECT count(*) FROM messages WHERE app_id = ? AND ts >= ?"
     try:
-        _, rows = caller.ctx.telemetry.query(sql, [caller.app_id, midnight.replace(tzinfo=None)])
+        _, rows = caller.telemetry.query(sql, [caller.app_id, midnight.replace(tzinfo=None)])
     except Exception:  # a store that cannot run SQL here: the tile says "n/a"
         return None
     return int(rows[0][0])
@@ -127,7 +127,7 @@ def metric_names(caller: Caller) -> list[str]:
     )
     since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30)
     try:
-        _, rows = caller.ctx.telemetry.query(sql, [caller.app_id, since])
+        _, rows = caller.telemetry.query(sql, [caller.app_id, since])
     except Exception:
         return []
     return [r[0] for r in rows]
@@ -248,7 +248,7 @@ def _names(spec: Json) -> list[str]:
 
 def _latest(caller: Caller, device_id: str, name: str, reported: Json, cloud: Json) -> Any:
     component, _, field_name = name.rpartition(".")
-    found = caller.ctx.telemetry.latest(caller.app_id, device_id, field_name, component or None)
+    found = caller.telemetry.latest(caller.app_id, device_id, field_name, component or None)
     if found is not None:
         return found[0]
     value = reported.get(name, cloud.get(name))

@@ -270,7 +270,7 @@ _LIVE_SQL = (
 
 async def _live_events(request: Request, caller: Caller, device_id: str) -> AsyncIterator[bytes]:
     since = datetime.now(UTC).replace(tzinfo=None) - LIVE_WINDOW
-    reader = caller.ctx.telemetry
+    reader = caller.telemetry
     yield b"retry: 2000\n\n"
     while not await request.is_disconnected():
         _, rows = await asyncio.to_thread(

@@ -30,9 +30,8 @@ async def explore(caller: Caller, body: Any, export: bool = False) -> ExplorerRe
     query = parse_explorer_query(body)
     if export:
         query = dataclasses.replace(query, load_anyway=True)
-    ctx = caller.ctx
     return await asyncio.to_thread(
-        run_explorer_query, query, caller.app_id, ctx.store, ctx.telemetry
+        run_explorer_query, query, caller.app_id, caller.ctx.store, caller.telemetry
     )
 
 

@@ -65,7 +65,7 @@ async def run_query(body: QueryBody, caller: CallerDep) -> Json | Response:
 
 async def _telemetry(caller: Caller, plan: TelemetryPlan) -> bytes:
     """The response body: the rows come out of the store as JSON object texts."""
-    reader = caller.ctx.telemetry
+    reader = caller.telemetry
     if not isinstance(reader, SqlReader):  # pragma: no cover - every store we ship has it
         raise RuntimeError("the telemetry store cannot run queries")
     if getattr(reader, "dialect", None) != "duckdb":  # the planner writes DuckDB SQL

@@ -106,7 +106,7 @@ async def telemetry_history(
         raise BadRequest(f"'from' ({iso_ms(since)}) is after 'to' ({iso_ms(until)}).")
     # DuckDB releases the GIL while it scans: queries run in a worker thread, off the loop.
     rows = await asyncio.to_thread(
-        caller.ctx.telemetry.range,
+        caller.telemetry.range,
         caller.app_id,
         device_id,
         name,
@@ -130,7 +130,7 @@ async def telemetry_history(
 )
 async def unmodeled_telemetry(device_id: DeviceId, caller: CallerDep) -> Json:
     caller.device(device_id)
-    fields = await asyncio.to_thread(caller.ctx.telemetry.unmodeled, caller.app_id, device_id)
+    fields = await asyncio.to_thread(caller.telemetry.unmodeled, caller.app_id, device_id)
     value = [
         {
             "component": f.component,
@@ -159,7 +159,7 @@ async def _latest(
 ) -> Json:
     caller.device(device_id)
     found = await asyncio.to_thread(
-        caller.ctx.telemetry.latest, caller.app_id, device_id, name, component, module
+        caller.telemetry.latest, caller.app_id, device_id, name, component, module
     )
     if found is None:
         where = f"component {component!r} of " if component else ""
