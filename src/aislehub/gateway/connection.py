@@ -31,6 +31,7 @@ from aislehub.hub.sessions import SavedSession
 from aislehub.hub.twins import twin_document
 from aislehub.ingest.log import IngestLogError
 from aislehub.ingest.record import TelemetryRecord, encode_record
+from aislehub.ingest.subjects import device_subject
 from aislehub.protocol import iothub
 from aislehub.protocol.mqtt import (
     Connect,
@@ -75,6 +76,7 @@ class MqttConnection(asyncio.Protocol):
         self._app_id = ""
         self._device_id = ""
         self._module_id: str | None = None
+        self._subject: str | None = None  # the ingest log subject of this device's records
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -209,6 +211,7 @@ class MqttConnection(asyncio.Protocol):
             ctx.hub.credentials, app, identity.device_id, identity.module_id, connect.password
         )
         self._app_id, self._device_id, self._module_id = app.id, device.id, identity.module_id
+        self._subject = device_subject(app.id, device.id, identity.module_id)
         if identity.module_id is None:  # a PnP device names its model (contract §2.5)
             ctx.hub.announce_model(device, identity.model_id)
         self.key = (app.id, device.id, identity.module_id or "")
@@ -302,7 +305,7 @@ class MqttConnection(asyncio.Protocol):
             publish.payload,
         )
         try:
-            future = self.ctx.log.append(encode_record(record))
+            future = self.ctx.log.append(encode_record(record), self._subject)
         except IngestLogError as exc:
             # Not durable, so never acknowledged: the device resends after reconnecting.
             self.ctx.metrics.inc("ingest_refused_total")

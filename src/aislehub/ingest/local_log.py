@@ -128,8 +128,9 @@ class LocalLog:
         """Bytes queued but not yet durable: the gateway pauses reading above a limit."""
         return self._pending_bytes
 
-    def append(self, record: bytes) -> asyncio.Future[int]:
-        """Queue ``record``; the future resolves to its offset once fsynced."""
+    def append(self, record: bytes, subject: str | None = None) -> asyncio.Future[int]:
+        """Queue ``record``; the future resolves to its offset once fsynced (one sequence
+        for every subject)."""
         if self._failed is not None:
             raise IngestLogFailed(str(self._failed)) from self._failed.__cause__
         if self._closing or self._loop is None:

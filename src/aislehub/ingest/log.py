@@ -64,8 +64,11 @@ class IngestLog(Protocol):
         """The highest durable offset, or -1 while the log is empty."""
         ...
 
-    def append(self, record: bytes) -> asyncio.Future[int]:
+    def append(self, record: bytes, subject: str | None = None) -> asyncio.Future[int]:
         """Queue ``record``; the future resolves to its offset once it is durable.
+
+        ``subject`` names the record's tenant and device (:mod:`aislehub.ingest.subjects`)
+        for a log that files records by it (JetStream); the local log keeps one sequence.
 
         Not a coroutine: the gateway calls it from ``Protocol.data_received`` and sends
         the PUBACK from a done-callback. The future fails with :class:`IngestLogFailed`
