@@ -13,6 +13,13 @@ rows, and a replayed batch is refused by the store) and at least once overall (t
 writer resumes from the committed offset). A failed write is retried after a pause; the
 log keeps the records meanwhile.
 
+The writer is a named reader of the log (its ``consumer_name``, JetStream: the durable
+consumer of that name): it reads with its name and acknowledges each batch to the log
+after the store committed it. The store's committed offset stays authoritative: on a
+restart the writer reads after it, and the log repositions the reader there whatever it
+had acknowledged (an ack lost in a crash is made good; records acknowledged but missing
+from the store, as after restoring an older store backup, are read and stored again).
+
 Resource handling: ``start`` spawns one named task; the store calls run one at a time
 in the loop's default executor. ``close`` drains what the log holds as durable at that
 moment, waits for the store call in flight, then joins the task.
@@ -159,7 +166,9 @@ class StoreWriter:
         writing: _Write | None = None
         try:
             while self._drain_to is None or read_to < self._drain_to:
-                entries = await self._log.read(read_to, self.batch_max, self.poll_interval)
+                entries = await self._log.read(
+                    read_to, self.batch_max, self.poll_interval, consumer=self.name
+                )
                 batch = await self._prepare_or_pause(entries) if entries else None
                 # The previous batch was being stored meanwhile; offsets commit in order.
                 if writing is not None and not await self._finish(writing):
@@ -256,6 +265,9 @@ class StoreWriter:
         self._stored = writing.last
         changed, self._stored_changed = self._stored_changed, asyncio.Event()
         changed.set()
+        # Only now, after the store's commit: the log may drop it (retention) and shows
+        # the reader's position; the store's offset stays what a restart resumes from.
+        await self._log.acknowledge(self.name, writing.last)
         return True
 
     async def _maybe_truncate(self) -> None:

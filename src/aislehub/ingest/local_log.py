@@ -80,6 +80,9 @@ class LocalLog:
         self._hurry = asyncio.Event()  # enough is queued (or closing): stop lingering
         self._committed = asyncio.Event()  # replaced after each commit; wakes readers
         self._last_commit = 0.0
+        # Named readers, in memory only (their owners keep their offsets): name ->
+        # [acknowledged offset, offset their last read ended at].
+        self._readers: dict[str, list[int]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -236,9 +239,21 @@ class LocalLog:
         after: int,
         max_records: int,
         timeout: float,  # noqa: ASYNC109 - see IngestLog.read
+        *,
+        consumer: str | None = None,
     ) -> list[tuple[int, bytes]]:
         """Durable records after ``after``: from the memory tail, else from the files."""
-        if after >= self._durable and not await self._wait_commit(after, timeout):
+        if consumer is not None:
+            reader = self._readers.setdefault(consumer, [after, after])
+            if reader[1] != after:  # not continuing its last read: repositioned
+                reader[:] = [after, after]
+        records = await self._read(after, max_records, timeout)
+        if consumer is not None and records:
+            self._readers[consumer][1] = records[-1][0]
+        return records
+
+    async def _read(self, after: int, max_records: int, wait: float) -> list[tuple[int, bytes]]:
+        if after >= self._durable and not await self._wait_commit(after, wait):
             return []
         hit = self._tail.read(after, max_records)
         if hit is not None:
@@ -274,6 +289,16 @@ class LocalLog:
                 return False
         return True
 
+    async def acknowledge(self, consumer: str, offset: int) -> None:
+        """Up to ``offset``, at most to where ``consumer`` last read (in memory)."""
+        reader = self._readers.get(consumer)
+        if reader is not None:
+            reader[0] = max(reader[0], min(offset, reader[1]))
+
+    async def acknowledged(self, consumer: str) -> int | None:
+        reader = self._readers.get(consumer)
+        return None if reader is None else reader[0]
+
     def _remember(self, cursor: FileCursor) -> None:
         # A few cursors let several consumers replay at once without rescanning.
         self._cursors[cursor.next_offset - 1] = cursor
@@ -281,7 +306,9 @@ class LocalLog:
             del self._cursors[next(iter(self._cursors))]
 
     async def truncate_before(self, offset: int) -> None:
-        """Delete whole segments whose records are all below ``offset``."""
+        """Delete whole segments whose records are all below ``offset`` and acknowledged
+        by every named reader."""
+        offset = min([offset, *(acked + 1 for acked, _ in self._readers.values())])
         keep = segments.segment_for(self._bases, offset)
         doomed, self._bases = self._bases[: max(keep, 0)], self._bases[max(keep, 0) :]
         if doomed:

@@ -5,9 +5,20 @@ Offsets are dense integers starting at 0 and assigned in append order. A record 
 durable records are ever returned by :meth:`IngestLog.read`, so a consumer never sees a
 record that a crash could take back.
 
-Implementations: :class:`aislehub.ingest.local_log.LocalLog` (embedded, one process) and,
-later, a NATS JetStream log (scale-out). Both are owned by the process that starts them:
-``await log.start()`` before use and ``await log.close()`` after.
+Implementations: :class:`aislehub.ingest.local_log.LocalLog` (embedded, one process) and
+:class:`aislehub.ingest.nats_log.NatsLog` (NATS JetStream, scale-out). Both are owned by
+the process that starts them: ``await log.start()`` before use and ``await log.close()``
+after.
+
+Named readers: a consumer that keeps its own committed offset (the store writer in the
+telemetry store, the rules engine in its checkpoint) reads with ``consumer=<its name>``
+and calls :meth:`IngestLog.acknowledge` once it has committed. The log then knows each
+reader's position (JetStream: a durable consumer of that name, visible to ``nats consumer
+info``) and retention never drops what a reader has not acknowledged. The reader's own
+offset stays authoritative: ``read(after, ...)`` always continues after ``after``, and a
+log whose acknowledged position disagrees (an ack lost in a crash, or an ack whose commit
+did not happen) repositions the reader there. Reading is at-least-once; exactly-once in
+the store comes from the store refusing a replayed offset.
 
 Errors::
 
@@ -83,15 +94,40 @@ class IngestLog(Protocol):
         after: int,
         max_records: int,
         timeout: float,  # noqa: ASYNC109
+        *,
+        consumer: str | None = None,
     ) -> list[tuple[int, bytes]]:
         """Durable records with offset > ``after``, oldest first, at most ``max_records``.
 
         Waits up to ``timeout`` seconds when there is none yet; returns ``[]`` then.
+
+        ``consumer`` names the reader (any non-empty text). A named read that does
+        not continue that reader's previous one (or its first read on this log object)
+        positions the reader at ``after``, which also becomes its acknowledged offset
+        unless the log already had it there. ``None``: an anonymous reader that the log
+        does not track.
         """
         ...
 
+    async def acknowledge(self, consumer: str, offset: int) -> None:
+        """``consumer`` has committed everything up to ``offset``: the log may drop it.
+
+        Call it after the commit, never before. Acknowledges at most what ``consumer``
+        has read through this log object (the last batch end at or below ``offset``);
+        nothing if it has not read here yet. Best effort: an acknowledgement that cannot
+        be delivered (a broken connection) is logged, not raised, and the next one
+        covers it, since the reader's committed offset is what it resumes from.
+        """
+        ...
+
+    async def acknowledged(self, consumer: str) -> int | None:
+        """The offset up to which ``consumer`` has acknowledged (or was positioned),
+        ``None`` when the log knows no reader of that name."""
+        ...
+
     async def truncate_before(self, offset: int) -> None:
-        """Allow the log to drop records below ``offset`` (retention is best effort)."""
+        """Allow the log to drop records below ``offset`` (retention is best effort), but
+        never one that a named reader known to the log has not acknowledged."""
         ...
 
     async def start(self) -> None:

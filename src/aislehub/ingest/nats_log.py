@@ -8,10 +8,17 @@ task writes the queued PUBs to the connection back to back, each with its own re
 subject under one wildcard inbox, and the future resolves when JetStream's PubAck for that
 message comes back. Nothing waits for one ack before sending the next message.
 
-Reads use one ephemeral pull consumer (no acks: the caller keeps its offset) positioned at
-the requested sequence; a read that does not continue the previous one re-creates it.
-A read first asks for what is stored now (``no_wait``), and only when there is nothing
-waits server-side for the first new record (``expires`` = the timeout).
+Reads go through one pull consumer per reader name, positioned at the requested sequence.
+A named reader (``read(..., consumer="store")``) reads through the durable consumer of
+that name with AckAll: ``acknowledge`` acks the last record of the newest batch committed,
+so ``nats consumer info`` shows each reader's position and retention keeps what a reader
+has not acknowledged (``truncate_before`` never purges past any durable consumer's ack
+floor). The reader's own committed offset stays authoritative: when a read does not
+continue the previous one (a restart, or a retry) the durable consumer is kept if its ack
+floor is the requested offset and nothing beyond was delivered, else it is re-created
+starting there. Anonymous reads use an ephemeral consumer without acks, re-created the
+same way. A read first asks for what is stored now (``no_wait``), and only when there is
+nothing waits server-side for the first new record (``expires`` = the timeout).
 
 Durability is JetStream's: a PubAck means the stream stored the message. With the server's
 defaults that is *not* an fsync (``sync_interval`` is two minutes), so production runs
@@ -19,7 +26,7 @@ defaults that is *not* an fsync (``sync_interval`` is two minutes), so productio
 
 Resource handling: ``start`` connects, creates the stream if it is missing and subscribes
 the ack inbox; ``close`` waits (up to ``ack_timeout``) for the acks in flight, deletes the
-read consumer and closes the connection.
+anonymous read consumers (durable ones stay) and closes the connection.
 
 Error handling: if the connection drops, every append in flight fails with
 :class:`IngestLogFailed` (the message may or may not be stored; the device re-sends and
@@ -33,8 +40,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Sequence
 from typing import Any
 
 import nats
@@ -43,17 +52,21 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
-from nats.js import api
+from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from aislehub.ingest.log import IngestLogClosed, IngestLogError, IngestLogFailed, OffsetTruncated
+from aislehub.ingest.subjects import encode_token
 
-__all__ = ["NatsLog"]
+__all__ = ["NatsLog", "durable_name"]
+
+logger = logging.getLogger(__name__)
 
 _STATUS = "Status"
 _END_OF_PULL = {"404", "408", "409"}  # no messages, request expired, consumer gone
 # A pull request expiring server-side answers 408; wait this much longer for that answer.
 _PULL_GRACE = 1.0
+_DURABLE_ACK_WAIT = 24 * 3600.0  # seconds
 
 
 class NatsLog:
@@ -68,8 +81,12 @@ class NatsLog:
         replicas: int = 1,
         ack_timeout: float = 5.0,
         max_bytes: int = -1,
+        readers: Sequence[str] = (),
     ) -> None:
         self.url = url
+        # Named readers to hold records for from the start, even before they first read
+        # (in another process, say): ``start`` creates their missing durable consumers.
+        self.declared_readers = tuple(readers)
         self.stream = stream
         self.subject_prefix = subject_prefix
         self.replicas = replicas
@@ -90,7 +107,7 @@ class NatsLog:
         self._connected = False
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._reader = _Reader(self)
+        self._readers: dict[str | None, _Reader] = {}  # by reader name (None: anonymous)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -109,6 +126,7 @@ class NatsLog:
         self._connected = True
         info = await self._ensure_stream()
         self._durable = info.state.last_seq - 1
+        await self._declare_readers(max(info.state.first_seq, 1))
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
         self._tasks = [
@@ -132,6 +150,16 @@ class NatsLog:
             )
             return await js.add_stream(config)
 
+    async def _declare_readers(self, first_seq: int) -> None:
+        """A durable consumer at the oldest record for each declared reader that has none:
+        retention keeps everything it has not acknowledged, from before its first read."""
+        js = self._client.jetstream()
+        for name in self.declared_readers:
+            try:
+                await js.consumer_info(self.stream, durable_name(name))
+            except NotFoundError:
+                await js.add_consumer(self.stream, _durable_config(name, first_seq))
+
     async def close(self) -> None:
         """Send what is queued, wait for its acks (bounded), release the connection."""
         if self._closing:
@@ -150,7 +178,8 @@ class NatsLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        await self._reader.drop()
+        for reader in self._readers.values():
+            await reader.drop()
         if self._nc is not None:
             with contextlib.suppress(NatsError, OSError):
                 await self._nc.close()
@@ -264,18 +293,60 @@ class NatsLog:
         after: int,
         max_records: int,
         timeout: float,  # noqa: ASYNC109 - see IngestLog.read
+        *,
+        consumer: str | None = None,
     ) -> list[tuple[int, bytes]]:
-        """Stored records with offset > ``after``, oldest first."""
-        records = await self._reader.read(after, max_records, timeout)
+        """Stored records with offset > ``after``, oldest first; a named reader reads
+        through the durable consumer ``durable_name(consumer)``."""
+        reader = self._readers.get(consumer)
+        if reader is None:
+            reader = self._readers[consumer] = _Reader(self, consumer)
+        records = await reader.read(after, max_records, timeout)
         if records:
             # A record delivered by the stream is stored, even if another process sent it.
             self._durable = max(self._durable, records[-1][0])
         return records
 
+    async def acknowledge(self, consumer: str, offset: int) -> None:
+        """Ack (AckAll, waiting for the server's confirmation) the last record read by
+        ``consumer`` at or below ``offset``; a failure is logged, the next ack covers it."""
+        reader = self._readers.get(consumer)
+        reply = None if reader is None else reader.ack_reply(offset)
+        if reply is None:
+            return
+        try:
+            await self._client.request(reply, b"+ACK", timeout=self.ack_timeout)
+        except (NatsError, OSError) as exc:
+            logger.warning(
+                "ingest log reader %s: ack up to offset %d lost: %r", consumer, offset, exc
+            )
+
+    async def acknowledged(self, consumer: str) -> int | None:
+        """The durable consumer's ack floor as an offset (its start before any ack)."""
+        js = self._client.jetstream()
+        try:
+            info = await js.consumer_info(self.stream, durable_name(consumer))
+        except NotFoundError:
+            return None
+        return _acknowledged(info)
+
+    async def readers(self) -> dict[str, int]:
+        """Every durable consumer on the stream (any process's) and its acknowledged
+        offset, by durable name."""
+        infos = await self._client.jetstream().consumers_info(self.stream)
+        return {
+            info.config.durable_name: _acknowledged(info)
+            for info in infos
+            if info.config.durable_name
+        }
+
     async def truncate_before(self, offset: int) -> None:
-        """Purge the records below ``offset`` (JetStream purge, keeping sequences ≥ offset+1)."""
+        """Purge the records below ``offset`` (JetStream purge, keeping sequences ≥ offset+1),
+        but none that a durable consumer of the stream has not acknowledged."""
         js = self._client.jetstream()
         last = (await js.stream_info(self.stream)).state.last_seq
+        acked = await self.readers()
+        offset = min([offset, *(a + 1 for a in acked.values())])
         # Purging past the last sequence would move the stream's next sequence forward and
         # leave a hole in the offsets: never go beyond "everything stored so far".
         keep_from = min(offset + 1, last + 1)
@@ -283,21 +354,64 @@ class NatsLog:
             await js.purge_stream(self.stream, seq=keep_from)
 
 
+def durable_name(consumer: str) -> str:
+    """The JetStream durable consumer name of log reader ``consumer`` (one subject token,
+    escaped as in :mod:`aislehub.ingest.subjects`: ``rules@cell-2`` → ``rules~40cell-2``)."""
+    return encode_token(consumer)
+
+
+def _durable_config(name: str, seq: int) -> api.ConsumerConfig:
+    return api.ConsumerConfig(
+        durable_name=durable_name(name),
+        description=f"aislehub ingest log reader {name}",
+        deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=seq,
+        ack_policy=api.AckPolicy.ALL,
+        # The reader acks once its batch is committed, which may take long under load or
+        # while the store is down: never redeliver meanwhile (the reader's offset decides
+        # what is read again), and never stall on unacknowledged deliveries.
+        ack_wait=_DURABLE_ACK_WAIT,
+        max_ack_pending=-1,
+    )
+
+
+def _acknowledged(info: api.ConsumerInfo) -> int:
+    """Offset acknowledged by a durable consumer: its ack floor once it acked anything,
+    else one before where it was created to start (it needs everything from there)."""
+    floor = info.ack_floor
+    if floor is not None and floor.consumer_seq:
+        return (floor.stream_seq or 0) - 1
+    return (info.config.opt_start_seq or 1) - 2
+
+
 class _Reader:
-    """One ephemeral pull consumer and the inbox its deliveries arrive on.
+    """One pull consumer and the inbox its deliveries arrive on.
+
+    Anonymous (``durable`` None): an ephemeral consumer without acks, deleted when the
+    reader is repositioned or closed. Named: the durable consumer ``durable_name(name)``
+    with AckAll, kept across restarts; positioning it at ``after`` keeps it when its ack
+    floor is ``after`` and nothing beyond was delivered, else re-creates it starting at
+    ``after + 1`` (the reader's own offset is authoritative).
 
     Deliveries are collected by the subscription callback (no per-message wait), and one
     pull request is outstanding at a time, so a status message always ends the current one.
     """
 
-    def __init__(self, log: NatsLog) -> None:
+    def __init__(self, log: NatsLog, name: str | None) -> None:
         self._log = log
+        self.name = name
+        self._durable = None if name is None else durable_name(name)
         self._consumer: str | None = None
         self._sub: Subscription | None = None
         self._next_seq = -1  # the stream sequence the consumer delivers next
         self._lock = asyncio.Lock()
         self._got: list[tuple[int, bytes]] = []
         self._want = 0
+        self._delivered = 0
+        self._last_reply = ""
+        # Named readers: (offset, ack reply subject) of the last record of each batch read
+        # and not yet acknowledged, oldest first.
+        self._acks: deque[tuple[int, str]] = deque()
         self._done = asyncio.Event()
 
     async def read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
@@ -327,7 +441,17 @@ class _Reader:
             await self.drop()
             raise OffsetTruncated(f"records after offset {after} were purged while reading")
         self._next_seq = records[-1][0] + 2
+        if self._durable is not None:
+            self._acks.append((records[-1][0], self._last_reply))
         return records
+
+    def ack_reply(self, offset: int) -> str | None:
+        """The reply subject acknowledging the newest batch read that ends at or below
+        ``offset`` (AckAll: it covers the batches before it), forgetting those."""
+        reply = None
+        while self._acks and self._acks[0][0] <= offset:
+            reply = self._acks.popleft()[1]
+        return reply
 
     async def _position(self, seq: int) -> None:
         await self.drop()
@@ -338,17 +462,43 @@ class _Reader:
             raise OffsetTruncated(
                 f"offset {seq - 1} is below the oldest kept, {state.first_seq - 1}"
             )
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=seq,
-            ack_policy=api.AckPolicy.NONE,
-            inactive_threshold=60.0,
-            mem_storage=True,
-        )
-        info = await js.add_consumer(log.stream, config)
-        self._consumer = info.name
+        if self._durable is None:
+            config = api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=seq,
+                ack_policy=api.AckPolicy.NONE,
+                inactive_threshold=60.0,
+                mem_storage=True,
+            )
+            self._consumer = (await js.add_consumer(log.stream, config)).name
+        else:
+            await self._position_durable(js, seq)
         self._sub = await log._client.subscribe(log._client.new_inbox(), cb=self._on_msg)
         self._next_seq = seq
+
+    async def _position_durable(self, js: JetStreamContext, seq: int) -> None:
+        assert self._durable is not None
+        log = self._log
+        try:
+            info: api.ConsumerInfo | None = await js.consumer_info(log.stream, self._durable)
+        except NotFoundError:
+            info = None
+        if info is not None and _resumes_at(info, seq):
+            self._consumer = self._durable
+            return
+        if info is not None:
+            acked = _acknowledged(info)
+            if acked != seq - 2:
+                logger.info(
+                    "ingest log reader %s: acknowledged %d, resuming from its committed %d",
+                    self.name,
+                    acked,
+                    seq - 2,
+                )
+            await js.delete_consumer(log.stream, self._durable)
+        assert self.name is not None
+        await js.add_consumer(log.stream, _durable_config(self.name, seq))
+        self._consumer = self._durable
 
     async def _pull(self, batch: int, wait: float | None) -> list[tuple[int, bytes]]:
         """One pull request: ``wait`` None asks for what is stored now, else waits for it."""
@@ -358,7 +508,7 @@ class _Reader:
             request["no_wait"] = True
         else:
             request["expires"] = int(wait * 1e9)
-        self._got, self._want = [], batch
+        self._got, self._want, self._delivered = [], batch, 0
         self._done.clear()
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._log.stream}.{self._consumer}"
         await self._log._client.publish(subject, orjson.dumps(request), reply=self._sub.subject)
@@ -371,27 +521,53 @@ class _Reader:
     async def _on_msg(self, msg: Msg) -> None:
         status = (msg.headers or {}).get(_STATUS)
         if status is None:
-            self._got.append((_stream_seq(msg.reply) - 1, msg.data))
-            if len(self._got) >= self._want:
+            self._delivered += 1
+            seq, redelivered = _delivery(msg.reply)
+            if not redelivered:  # a redelivery repeats what was read: the offset decides
+                self._got.append((seq - 1, msg.data))
+                self._last_reply = msg.reply
+            if self._delivered >= self._want:
                 self._done.set()
         elif status in _END_OF_PULL:
             self._done.set()
 
     async def drop(self) -> None:
-        """Forget the consumer (best effort: it expires by itself when idle)."""
+        """Forget the consumer: unsubscribe, and delete it if ephemeral (best effort: it
+        expires by itself when idle). A durable consumer stays, with its ack floor."""
         sub, consumer, self._sub, self._consumer = self._sub, self._consumer, None, None
         self._next_seq = -1
+        self._acks.clear()
         log = self._log
         with contextlib.suppress(NatsError, OSError, IngestLogError):
             if sub is not None:
                 await sub.unsubscribe()
-            if consumer is not None and log._nc is not None and log._nc.is_connected:
+            if (
+                consumer is not None
+                and self._durable is None
+                and log._nc is not None
+                and log._nc.is_connected
+            ):
                 await log._nc.jetstream().delete_consumer(log.stream, consumer)
 
 
-def _stream_seq(reply: str) -> int:
-    """The stream sequence in a JetStream delivery's reply subject, in either of its forms:
+def _resumes_at(info: api.ConsumerInfo, seq: int) -> bool:
+    """Whether durable consumer ``info`` delivers ``seq`` next with nothing outstanding:
+    acknowledged up to ``seq - 1`` and delivered nothing beyond."""
+    delivered = info.delivered.stream_seq if info.delivered is not None else None
+    return (
+        info.config.ack_policy == api.AckPolicy.ALL
+        and _acknowledged(info) == seq - 2
+        and delivered == seq - 1
+        and not info.num_ack_pending
+        and not info.num_redelivered
+    )
+
+
+def _delivery(reply: str) -> tuple[int, bool]:
+    """The stream sequence in a JetStream delivery's reply subject and whether it is a
+    redelivery, in either of its forms:
     ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` or the one
     with ``<domain>.<account hash>`` after ``ACK`` and a random token at the end."""
     tokens = reply.split(".")
-    return int(tokens[5] if len(tokens) == 9 else tokens[7])
+    at = 4 if len(tokens) == 9 else 6  # <delivered count>, then <stream sequence>
+    return int(tokens[at + 1]), tokens[at] != "1"
