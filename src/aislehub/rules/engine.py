@@ -200,7 +200,9 @@ class RulesEngine:
     async def _step_once(self) -> None:
         await self._reload()
         changed = await self._refresh()
-        entries = await self._log.read(self._read_to, self.batch_max, self.poll_interval)
+        entries = await self._log.read(
+            self._read_to, self.batch_max, self.poll_interval, consumer=self.name
+        )
         caught_up = not entries or entries[-1][0] >= self._log.durable_offset
         started = time.perf_counter()
         transitions = await self._evaluate(entries, changed, caught_up)
@@ -259,6 +261,7 @@ class RulesEngine:
             self.rules.checkpoint, self.name, self._read_to, blob, changes
         )
         self._committed = self._read_to
+        await self._log.acknowledge(self.name, self._committed)  # after the commit only
         self._next_checkpoint = time.monotonic() + self.checkpoint_interval
         self.stats.checkpoints += 1
         self.stats.opened += len(opened)
