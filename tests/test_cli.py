@@ -19,6 +19,8 @@ COMMANDS = [
     "alert",
     "job",
     "user",
+    "app",
+    "cell",
     "bench",
 ]
 SCENARIOS = ["ingest", "query", "anomaly", "simulate", "explorer", "rules"]

@@ -146,6 +146,18 @@ def cmd_user(args: argparse.Namespace) -> int:
     return user_command(Path(args.data_dir), args)
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    from aislehub.cell_admin import app_command
+
+    return app_command(Path(args.data_dir), args)
+
+
+def cmd_cell(args: argparse.Namespace) -> int:
+    from aislehub.cell_admin import cell_command
+
+    return cell_command(Path(args.data_dir), args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from aislehub.bench import main as bench_main
 
@@ -256,6 +268,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("--role", default="admin", help="admin, operator or viewer")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    p = command("app", cmd_app, "manage apps (tenants) and the cell each lives in")
+    p.add_argument("action", choices=["list", "create", "move"])
+    p.add_argument("name", nargs="?", help="create: the app's name; move: the app id")
+    p.add_argument("--subdomain", help="create: the first host label its devices dial")
+    p.add_argument("--cell", help="create / move: the cell (default: the default cell)")
+
+    p = command("cell", cmd_cell, "manage tenant cells (stream + telemetry database)")
+    p.add_argument("action", choices=["list", "add"])
+    p.add_argument("cell_id", nargs="?")
+    p.add_argument("--stream", help="add: the cell's JetStream stream (or local log name)")
+    p.add_argument(
+        "--telemetry-database", help="add: postgresql://… (default: a DuckDB file in the data dir)"
+    )
 
     p = command("bench", cmd_bench, "run a benchmark and print its figures")
     p.add_argument(

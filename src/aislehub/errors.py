@@ -113,5 +113,11 @@ class NotImplementedHere(ApiError):
     status, code = 501, "NotImplemented"
 
 
+class ServiceUnavailable(ApiError):
+    """A store or log the request needs is down; other tenants' requests still work."""
+
+    status, code = 503, "ServiceUnavailable"
+
+
 class GatewayTimeout(ApiError):
     status, code = 504, "GatewayTimeout"

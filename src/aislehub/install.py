@@ -72,31 +72,38 @@ def initialize(
     paths = certs.write_install_pki(data_dir / "pki", dns, all_ips)
     store = MetadataStore(metadata_url or load_settings(data_dir).metadata_url)
     try:
-        app = store.create_app(App(secrets.token_hex(16), app_name, subdomain, generate_id_scope()))
-        for group_id, kind in ((DEFAULT_GROUP, "iot"), ("SAS-IoT-Edge-Devices", "iotEdge")):
-            store.put_group(
-                EnrollmentGroup(
-                    app.id,
-                    group_id,
-                    group_id,
-                    kind,
-                    True,
-                    {
-                        "type": "symmetricKey",
-                        "symmetricKey": {
-                            "primaryKey": new_group_key(),
-                            "secondaryKey": new_group_key(),
-                        },
-                    },
-                )
-            )
-        expiry = datetime.now(UTC) + timedelta(days=365)
-        token = issue_api_token(store, app.id, "admin", [{"role": ADMIN_ROLE}], expiry)
+        app, token = create_app(store, app_name, subdomain)
     finally:
         store.close()
     install = Install(app.id, app.id_scope, names[0], names, all_ips, str(paths.ca_cert))
     Install.path(data_dir).write_text(json.dumps(asdict(install), indent=2))
     return install, token
+
+
+def create_app(store: MetadataStore, name: str, subdomain: str) -> tuple[App, str]:
+    """A new app (tenant) with IoT Central's two default enrollment groups and an admin
+    API token (returned; shown only now)."""
+    app = store.create_app(App(secrets.token_hex(16), name, subdomain, generate_id_scope()))
+    for group_id, kind in ((DEFAULT_GROUP, "iot"), ("SAS-IoT-Edge-Devices", "iotEdge")):
+        store.put_group(
+            EnrollmentGroup(
+                app.id,
+                group_id,
+                group_id,
+                kind,
+                True,
+                {
+                    "type": "symmetricKey",
+                    "symmetricKey": {
+                        "primaryKey": new_group_key(),
+                        "secondaryKey": new_group_key(),
+                    },
+                },
+            )
+        )
+    expiry = datetime.now(UTC) + timedelta(days=365)
+    token = issue_api_token(store, app.id, "admin", [{"role": ADMIN_ROLE}], expiry)
+    return app, token
 
 
 def _is_ip(value: str) -> bool:

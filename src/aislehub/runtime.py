@@ -28,6 +28,7 @@ from fastapi import FastAPI
 
 from aislehub.api.app import create_api
 from aislehub.api.deps import ApiContext, TelemetryReader
+from aislehub.cells import CellParts, Cells
 from aislehub.gateway import certs
 from aislehub.gateway.context import GatewayContext
 from aislehub.gateway.server import Gateway
@@ -42,8 +43,9 @@ from aislehub.install import Install
 from aislehub.intelligence.monitor import start_monitor
 from aislehub.jobs.service import JobService, timeouts_from
 from aislehub.metrics import Metrics
-from aislehub.rules.service import start_rules
+from aislehub.rules.service import RulesService, start_rules
 from aislehub.settings import Settings
+from aislehub.store.cells import DEFAULT_CELL
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import MetadataStore
 from aislehub.store.telemetry import TelemetryStore
@@ -117,19 +119,38 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         hub.remote = router
     writer = None
     if "ingest" in roles:
-        writer = StoreWriter(ingest_log, telemetry, catalog=CatalogSource(store, hub.templates))
+        writer = _store_writer(store, hub, ingest_log, telemetry)
         await writer.start()
         _writer_gauges(metrics, writer)
-    ctx = GatewayContext(settings, hub, ingest_log, metrics)
+    jobs = JobService(store, hub.templates, hub, timeouts=timeouts_from(settings.extra))
+
+    async def cell_rules(cell_id: str, log: IngestLog, cell_writer: StoreWriter) -> RulesService:
+        name = f"rules@{cell_id}"
+        return await start_rules(settings, store, hub, log, cell_writer, metrics, jobs, name)
+
+    # Tenant cells beyond the default one (the log and store above): aislehub.cells.
+    cells = Cells(
+        settings,
+        store,
+        CellParts(DEFAULT_CELL, ingest_log, telemetry, writer),
+        writer_for=functools.partial(_store_writer, store, hub) if writer is not None else None,
+        rules_for=cell_rules if writer is not None else None,
+    )
+    ctx = GatewayContext(settings, hub, ingest_log, metrics, log_for=cells.log_for)
     gateway = None
     if "gateway" in roles:
         tls = certs.server_ssl_context(certs.PkiPaths.in_directory(settings.pki_dir))
         gateway = Gateway(ctx, tls)
     metrics.gauge("mqtt_connections", lambda: float(len(ctx.connections)))
     metrics.gauge("devices_connected", lambda: float(hub.links.count()))
-    api_ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
+    api_ctx = ApiContext(
+        store=store,
+        hub=hub,
+        telemetry=telemetry,
+        metrics=metrics,
+        telemetry_for=cells.telemetry_for,
+    )
     api = _api_server(settings, api_ctx) if "api" in roles else None
-    jobs = JobService(store, hub.templates, hub, timeouts=timeouts_from(settings.extra))
     if api is not None:  # the /jobs routes (the rules engine's job action takes ``jobs`` too)
         cast(FastAPI, api.config.app).state.jobs = jobs
     # The rules engine: the log's second consumer, beside the store writer (rules/service.py).
@@ -140,6 +161,8 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     anomalies = None
     if writer is not None:
         anomalies = start_monitor(settings, store, telemetry, install.app_id)
+    await cells.start()
+    cells_task = asyncio.create_task(cells.run_watch(hub), name="cell map watch")
     api_task = asyncio.create_task(_serve_api(settings, api), name="api server")
     events_task = asyncio.create_task(hub.run_event_writer(), name="device event writer")
     watch_task = asyncio.create_task(hub.run_metadata_watch(), name="metadata watch")
@@ -161,6 +184,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         if gateway is not None:
             await gateway.stop()
         watch_task.cancel()
+        cells_task.cancel()
         events_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await events_task
@@ -173,6 +197,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
             await router.close()
         if anomalies is not None:
             await anomalies.close()
+        await cells.close()  # every cell but the default one, each as below
         if rules is not None:  # before the writer: it checkpoints its offset
             await rules.close()
         # Store what the log holds, then let the log commit its queue and release its files.
@@ -181,6 +206,12 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         await ingest_log.close()
         telemetry.close()
         store.close()
+
+
+def _store_writer(
+    store: MetadataStore, hub: DeviceHub, log: IngestLog, telemetry: TelemetryStore
+) -> StoreWriter:
+    return StoreWriter(log, telemetry, catalog=CatalogSource(store, hub.templates))
 
 
 def _writer_gauges(metrics: Metrics, writer: StoreWriter) -> None:

@@ -277,3 +277,128 @@ def test_append_before_start_is_refused(backend: Backend) -> None:
             backend.new().append(b"x")
 
     run(body)
+
+
+# -- named readers ------------------------------------------------------------------------
+
+
+async def read_named(
+    log: IngestLog, name: str, after: int, upto: int, chunk: int = 100
+) -> list[tuple[int, bytes]]:
+    """Read as reader ``name`` from after ``after`` through ``upto``, acknowledging each
+    batch as a consumer does after committing it."""
+    out: list[tuple[int, bytes]] = []
+    while after < upto:
+        batch = await log.read(after, min(chunk, upto - after), timeout=1, consumer=name)
+        assert batch, f"{name} got nothing after {after}"
+        out += batch
+        after = batch[-1][0]
+        await log.acknowledge(name, after)
+    return out
+
+
+def test_named_readers_keep_their_own_positions(backend: Backend) -> None:
+    async def body() -> None:
+        log = await opened(backend)
+        await append_all(log, [record(i) for i in range(200)])
+        assert await log.acknowledged("store-writer") is None  # never read: unknown
+        await log.acknowledge("store-writer", 50)  # nothing read: nothing to acknowledge
+        assert await log.acknowledged("store-writer") is None
+        assert await read_named(log, "store-writer", -1, 149, chunk=40) == [
+            (i, record(i)) for i in range(150)
+        ]
+        assert await read_named(log, "rules", 99, 119) == [(i, record(i)) for i in range(100, 120)]
+        assert await log.acknowledged("store-writer") == 149
+        assert await log.acknowledged("rules") == 119
+        # Each continues from its own position; the anonymous reader is not tracked.
+        assert await log.read(119, 2, timeout=0, consumer="rules") == [
+            (120, record(120)),
+            (121, record(121)),
+        ]
+        assert await log.read(149, 2, timeout=0, consumer="store-writer") == [
+            (150, record(150)),
+            (151, record(151)),
+        ]
+        assert await log.read(10, 1, timeout=0) == [(11, record(11))]
+        assert await log.acknowledged("store-writer") == 149  # read, not yet acknowledged
+        await log.acknowledge("store-writer", 151)
+        assert await log.acknowledged("store-writer") == 151
+        await log.close()
+
+    run(body)
+
+
+def test_a_named_reader_acknowledges_only_what_it_read(backend: Backend) -> None:
+    async def body() -> None:
+        log = await opened(backend)
+        await append_all(log, [record(i) for i in range(100)])
+        assert len(await log.read(-1, 30, timeout=0, consumer="meter")) == 30
+        await log.acknowledge("meter", 90)  # past what it read: only what it read
+        assert await log.acknowledged("meter") == 29
+        await log.acknowledge("meter", 10)  # acknowledgements never go back
+        assert await log.acknowledged("meter") == 29
+        await log.close()
+
+    run(body)
+
+
+def test_a_named_reader_follows_the_offset_it_reads_after(backend: Backend) -> None:
+    """The reader's own committed offset decides, whatever it acknowledged before."""
+
+    async def body() -> None:
+        log = await opened(backend)
+        await append_all(log, [record(i) for i in range(100)])
+        await read_named(log, "store-writer", -1, 59, chunk=20)
+        assert await log.acknowledged("store-writer") == 59
+        # Back (the acknowledged records were not committed after all): read again.
+        assert await log.read(39, 5, timeout=0, consumer="store-writer") == [
+            (i, record(i)) for i in range(40, 45)
+        ]
+        assert await log.acknowledged("store-writer") == 39
+        # Forward (committed, but the acknowledgement was lost): nothing in between.
+        assert await log.read(79, 5, timeout=0, consumer="store-writer") == [
+            (i, record(i)) for i in range(80, 85)
+        ]
+        assert await log.acknowledged("store-writer") == 79
+        await log.close()
+
+    run(body)
+
+
+def test_retention_keeps_what_a_named_reader_has_not_acknowledged(backend: Backend) -> None:
+    async def body() -> None:
+        log = await opened(backend)
+        for start in range(0, 3000, 500):
+            await append_all(log, [record(i) * 3 for i in range(start, start + 500)])
+        await read_named(log, "store-writer", -1, 2999, chunk=1000)
+        await read_named(log, "rules", -1, 499)
+        await log.truncate_before(3000)  # the store writer is done; the rules are not
+        assert await read_named(log, "rules", 499, 2999, chunk=1000) == [
+            (i, record(i) * 3) for i in range(500, 3000)
+        ]
+        await log.truncate_before(2000)  # both have acknowledged everything now
+        assert [o for o, _ in await read_all(log, 1999)] == list(range(2000, 3000))
+        # An anonymous reader holds nothing back, and never silently skips.
+        with contextlib.suppress(OffsetTruncated):
+            assert await log.read(-1, 1, timeout=0) == [(0, record(0) * 3)]
+        await log.close()
+
+    run(body)
+
+
+def test_a_new_named_reader_holds_the_records_after_its_position(backend: Backend) -> None:
+    """A reader that has only been positioned (nothing read, nothing acknowledged yet)."""
+
+    async def body() -> None:
+        log = await opened(backend)
+        for start in range(0, 2000, 500):
+            await append_all(log, [record(i) * 3 for i in range(start, start + 500)])
+        assert await log.read(1999, 10, timeout=0, consumer="rules") == []
+        assert await log.read(99, 1, timeout=0, consumer="store-writer") == [(100, record(100) * 3)]
+        await log.truncate_before(2000)
+        assert [o for o, _ in await read_named(log, "store-writer", 99, 1999, 700)] == list(
+            range(100, 2000)
+        )
+        await log.close()
+
+    run(body)

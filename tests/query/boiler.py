@@ -1,4 +1,6 @@
-"""A boiler template and a telemetry database laid out as the DuckDB store keeps it.
+"""A boiler template and a telemetry database laid out as the stores keep it: an
+in-memory DuckDB with the DuckDB store's tables, or a fresh PostgreSQL database with the
+PostgreSQL store's (partitioned; a default partition holds the tests' old days).
 
 Root telemetry ``temperature`` and ``pressure`` (double), ``status`` (string), ``burner``
 (boolean), ``mode`` (integer enum), ``location`` (geopoint); properties ``serialNumber``
@@ -9,16 +11,20 @@ Root telemetry ``temperature`` and ``pressure`` (double), ``status`` (string), `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import orjson
+import psycopg
 
 from aislehub.models import Property, load_iot_central_template
 from aislehub.models.modelset import ResolvedModel
+from aislehub.store.postgres_telemetry import PARTITIONED_TABLES, PostgresTelemetryStore
+from tests.services import postgres_database
 
 BOILER = "dtmi:acme:Boiler;1"
 OTHER = "dtmi:acme:Other;1"
@@ -91,11 +97,28 @@ def boiler_model() -> tuple[ResolvedModel, dict[str, Property]]:
 NUMERIC = {"temperature", "pressure"}
 
 
+class _Postgres:
+    """A psycopg connection that takes DuckDB's ``?`` placeholders, as the helpers write."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql.replace("?", "%s"), list(params))
+
+    def executemany(self, sql: str, rows: list[list[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)
+
+
 @dataclass
 class Telemetry:
-    """Writes messages the way the store writer files them: one row per field."""
+    """Writes messages the way the store writer files them: one row per field; ``rows``
+    runs a statement as the store's ``query`` does (``dialect``: the store's)."""
 
-    con: duckdb.DuckDBPyConnection
+    con: duckdb.DuckDBPyConnection | _Postgres
+    dialect: str = "duckdb"
+    store: PostgresTelemetryStore | None = None
     offset: int = 0
     devices: dict[tuple[str, str], tuple[str | None, bool, bool]] = field(default_factory=dict)
 
@@ -136,11 +159,20 @@ class Telemetry:
                     module_id,
                     component,
                     name,
-                    ts.astimezone(UTC).replace(tzinfo=None),
+                    self._ts(ts),
                     stored,
                     self.offset,
                 ],
             )
+
+    def _ts(self, ts: datetime) -> datetime:
+        return ts.astimezone(UTC) if self.store else ts.astimezone(UTC).replace(tzinfo=None)
+
+    def rows(self, sql: str, params: list[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
+        if self.store is not None:
+            return self.store.query(sql, params)[1]
+        assert isinstance(self.con, duckdb.DuckDBPyConnection)
+        return self.con.execute(sql, params).fetchall()
 
 
 def memory_db() -> Iterator[duckdb.DuckDBPyConnection]:
@@ -150,3 +182,23 @@ def memory_db() -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def telemetry_db(dialect: str) -> Iterator[Telemetry]:
+    """An empty telemetry database of either store, as :class:`Telemetry`."""
+    if dialect == "duckdb":
+        for con in memory_db():
+            yield Telemetry(con)
+        return
+    with postgres_database() as url:
+        store = PostgresTelemetryStore(url)
+        libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        conn = psycopg.connect(libpq, autocommit=True, options="-c TimeZone=UTC")
+        try:
+            for table in PARTITIONED_TABLES:  # the tests' days, whenever they are
+                conn.execute(f"CREATE TABLE {table}_rest PARTITION OF {table} DEFAULT")
+            yield Telemetry(_Postgres(conn), "postgres", store)
+        finally:
+            conn.close()
+            store.close()

@@ -1,4 +1,5 @@
-"""The planner on a real DuckDB: rows inserted as the store files them, queries as sent."""
+"""The planner on both stores' engines, a real DuckDB and a real PostgreSQL: rows inserted
+as each store files them, queries as sent, the same answers expected from both."""
 
 from __future__ import annotations
 
@@ -7,22 +8,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import duckdb
 import pytest
 
 from aislehub.query.iotc_query import parse_query
 from aislehub.query.iotc_sql import PropertyPlan, QueryInvalid, TelemetryPlan, plan_query
-from tests.query.boiler import BOILER, NOW, OTHER, Telemetry, boiler_model, memory_db
+from tests.query.boiler import BOILER, NOW, OTHER, Telemetry, boiler_model, telemetry_db
 
 MODEL, CLOUD = boiler_model()
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
 
 
-@pytest.fixture
-def tel() -> Iterator[Telemetry]:
-    for con in memory_db():
-        t = Telemetry(con)
+@pytest.fixture(params=["duckdb", "postgres"])
+def tel(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
+    with telemetry_db(request.param) as t:
         for device in ("b1", "b2", "b3"):
             t.device(device)
         t.device("o1", OTHER)
@@ -31,15 +30,15 @@ def tel() -> Iterator[Telemetry]:
         yield t
 
 
-def plan(text: str) -> TelemetryPlan | PropertyPlan:
-    return plan_query(parse_query(text), "app-a", MODEL, CLOUD, NOW)
+def plan(text: str, dialect: str = "duckdb") -> TelemetryPlan | PropertyPlan:
+    return plan_query(parse_query(text), "app-a", MODEL, CLOUD, NOW, dialect)
 
 
 def run(tel: Telemetry, text: str) -> list[dict[str, Any]]:
-    p = plan(text)
+    p = plan(text, tel.dialect)
     assert isinstance(p, TelemetryPlan)
-    # The API's path: DuckDB renders each result row as its JSON object.
-    texts = tel.con.execute(p.json_sql, list(p.params)).fetchall()
+    # The API's path: the store renders each result row as its JSON object.
+    texts = tel.rows(p.json_sql, p.args())
     rows: list[dict[str, Any]] = [json.loads(t[0]) for t in texts]
     return rows
 
@@ -118,7 +117,7 @@ def test_where_comparisons_in_and_types(tel: Telemetry) -> None:
 def test_sql_carries_values_as_parameters(tel: Telemetry) -> None:
     tel.send("b1", NOW - M, {"status": "x'); DROP TABLE telemetry_num; --"})
     evil = "x\\'); DROP TABLE telemetry_num; --"
-    p = plan(f"SELECT status FROM {BOILER} WHERE status = '{evil}' AND $id != 'b9'")
+    p = plan(f"SELECT status FROM {BOILER} WHERE status = '{evil}' AND $id != 'b9'", tel.dialect)
     assert isinstance(p, TelemetryPlan)
     assert "DROP" not in p.sql and "b9" not in p.sql and BOILER not in p.sql
     assert len(run(tel, f"SELECT status FROM {BOILER} WHERE status = '{evil}'")) == 1
@@ -338,18 +337,53 @@ def test_semantic_errors_are_422_with_positions(text: str, at: str, words: str) 
         assert err.position == text.index(at) + 1, err.message
 
 
-def test_plans_run_on_an_empty_catalog() -> None:
-    for con in memory_db():
-        tel = Telemetry(con)
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+def test_plans_run_on_an_empty_catalog(dialect: str) -> None:
+    with telemetry_db(dialect) as tel:
         tel.send("b1", NOW, {"temperature": 1})
         assert run(tel, f"SELECT temperature FROM {BOILER}") == []
 
 
-def test_plan_statement_is_valid_for_duckdb_explain(tel: Telemetry) -> None:
+def test_plan_statement_is_valid_for_explain(tel: Telemetry) -> None:
     p = plan(
         f"SELECT $id, AVG(temperature), LAST(status) FROM {BOILER} WHERE WITHIN_WINDOW(P1D) "
-        "AND ($simulated = false OR mode IN [1, 2]) GROUP BY WINDOW(PT10M)"
+        "AND ($simulated = false OR mode IN [1, 2]) GROUP BY WINDOW(PT10M)",
+        tel.dialect,
     )
     assert isinstance(p, TelemetryPlan)
-    explained = tel.con.execute("EXPLAIN " + p.sql, list(p.params)).fetchall()
-    assert explained and isinstance(tel.con, duckdb.DuckDBPyConnection)
+    assert tel.rows("EXPLAIN " + p.sql, p.args())
+
+
+def test_both_stores_give_the_same_answers() -> None:
+    """Every query of a mixed workload, on the same messages in both stores: the same rows,
+    in the same order, value for value."""
+    queries = [
+        f"SELECT $id, $ts, temperature, status, mode, burner, location FROM {BOILER}",
+        f"SELECT TOP 3 temperature AS t, status FROM {BOILER} WHERE status != 'ok' ORDER BY t",
+        f"SELECT $id, AVG(temperature), MIN(pressure), LAST(status), FIRST(mode), "
+        f"COUNT(burner) FROM {BOILER} WHERE WITHIN_WINDOW(P1D) GROUP BY WINDOW(PT30M)",
+        f"SELECT $id, MAX(temperature) AS peak FROM {BOILER} ORDER BY peak DESC, $id",
+        f"SELECT COUNT(temperature) FROM {BOILER} GROUP BY WINDOW(P3M)",
+        f"SELECT COUNT(temperature) FROM {BOILER} GROUP BY WINDOW(P1W)",
+        f"SELECT status, temperature FROM {BOILER} WHERE burner = true OR mode IN [0, 2] "
+        "ORDER BY status DESC, $ts",
+        f"SELECT $provisioned, $simulated, AVG(temperature) FROM {BOILER} WHERE "
+        f"WITHIN_WINDOW('{(NOW - 5 * H).isoformat()}/PT4H')",
+    ]
+    answers: dict[str, list[list[dict[str, Any]]]] = {}
+    for dialect in ("duckdb", "postgres"):
+        with telemetry_db(dialect) as tel:
+            for device in ("b1", "b2", "B3", "b-4", "sim"):
+                tel.device(device, simulated=device == "sim")
+            for i in range(40):
+                device = ("b1", "b2", "B3", "b-4", "sim")[i % 5]
+                fields: dict[str, Any] = {"temperature": (i * 7919) % 61 / 2, "mode": i % 3}
+                if i % 4:
+                    fields |= {"status": ("ok", "hot", "cold", "Ok")[i % 4], "burner": i % 3 > 0}
+                if i % 7 == 0:
+                    fields |= {"pressure": i / 10, "location": {"lat": i, "lon": -i}}
+                tel.send(device, NOW - i * 11 * M, fields)
+            answers[dialect] = [run(tel, q) for q in queries]
+    for query, duck, pg in zip(queries, answers["duckdb"], answers["postgres"], strict=True):
+        assert duck, query
+        assert pg == duck, query

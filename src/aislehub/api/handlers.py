@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+import psycopg
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -131,6 +132,14 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return error_response(request, exc.status_code, code, message, exc.headers)
 
 
+async def _store_down(request: Request, exc: psycopg.OperationalError) -> Response:
+    """A PostgreSQL store that cannot be reached (e.g. a tenant cell's database is down)."""
+    log.warning("store unavailable in %s %s: %s", request.method, request.url.path, exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = f"The telemetry store is unavailable, try again later ({first})."
+    return error_response(request, 503, "ServiceUnavailable", message)
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
     log.error(
@@ -149,5 +158,6 @@ def exception_handlers() -> dict[int | type[Exception], Handler]:
         ApiError: _api_error,
         RequestValidationError: _validation_error,
         HTTPException: _http_error,
+        psycopg.OperationalError: _store_down,
         Exception: _unhandled,
     }

@@ -22,6 +22,7 @@ from aislehub.errors import (
     PacketTooLarge,
     ProtocolError,
     ServerBusy,
+    ServiceUnavailable,
     TopicNotAllowed,
 )
 from aislehub.gateway.dps_session import DpsHandler
@@ -29,7 +30,7 @@ from aislehub.hub import auth
 from aislehub.hub.links import Key, OnAck
 from aislehub.hub.sessions import SavedSession
 from aislehub.hub.twins import twin_document
-from aislehub.ingest.log import IngestLogError
+from aislehub.ingest.log import IngestLog, IngestLogError
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.ingest.subjects import device_subject
 from aislehub.protocol import iothub
@@ -77,6 +78,7 @@ class MqttConnection(asyncio.Protocol):
         self._device_id = ""
         self._module_id: str | None = None
         self._subject: str | None = None  # the ingest log subject of this device's records
+        self._log: IngestLog = ctx.log  # its app's cell's log, from CONNECT on
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -212,6 +214,10 @@ class MqttConnection(asyncio.Protocol):
         )
         self._app_id, self._device_id, self._module_id = app.id, device.id, identity.module_id
         self._subject = device_subject(app.id, device.id, identity.module_id)
+        try:
+            self._log = ctx.app_log(app.id)
+        except ServiceUnavailable as exc:  # its cell's log is down: CONNACK 3, retry later
+            raise ServerBusy(str(exc)) from None
         if identity.module_id is None:  # a PnP device names its model (contract §2.5)
             ctx.hub.announce_model(device, identity.model_id)
         self.key = (app.id, device.id, identity.module_id or "")
@@ -305,7 +311,7 @@ class MqttConnection(asyncio.Protocol):
             publish.payload,
         )
         try:
-            future = self.ctx.log.append(encode_record(record), self._subject)
+            future = self._log.append(encode_record(record), self._subject)
         except IngestLogError as exc:
             # Not durable, so never acknowledged: the device resends after reconnecting.
             self.ctx.metrics.inc("ingest_refused_total")

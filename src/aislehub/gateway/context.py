@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,12 @@ class GatewayContext:
     log: IngestLog
     metrics: Metrics
     connections: set[MqttConnection] = field(default_factory=set)
+    # With tenant cells each app appends to its cell's log (aislehub.cells); raises
+    # ServiceUnavailable when that cell is not open.
+    log_for: Callable[[str], IngestLog] | None = None
+
+    def app_log(self, app_id: str) -> IngestLog:
+        return self.log if self.log_for is None else self.log_for(app_id)
 
     @property
     def max_remaining_length(self) -> int:

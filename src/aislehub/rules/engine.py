@@ -43,6 +43,7 @@ from aislehub.rules.model import (
     PropertyCondition,
     Rule,
     RuleInvalid,
+    Target,
     check_against_template,
     full_filter,
     parse_rule,
@@ -59,6 +60,13 @@ __all__ = ["EngineStats", "RulesEngine"]
 
 log = logging.getLogger(__name__)
 RuleKey = tuple[str, str]  # (app, rule id)
+import os as _os
+
+_TRACE = (
+    open(_os.environ["AISLEHUB_RLAT_TRACE"] + ".engine", "a")
+    if _os.environ.get("AISLEHUB_RLAT_TRACE")
+    else None
+)
 _TURN = 0.025  # seconds of evaluation on the event loop before the gateway gets a turn
 Templates = Callable[[str, str], CompiledTemplate | None]
 
@@ -135,10 +143,15 @@ class RulesEngine:
         self._watermark = 0  # epoch ms; set by the first step (see the module docstring)
         self._prop_apps: set[str] = set()
         self._rules_seen: tuple[object, ...] | None = None
+        self._catalog_seen: tuple[object, ...] | None = None
+        self._target_ids: dict[tuple[str | None, ...], list[str]] = {}
         self._generation = -1
         self._next_reload = self._next_refresh = self._next_checkpoint = 0.0
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._t_dec = 0.0
+        self._t_apply = ""
+        self._t_tsmin = self._t_tsmax = 0
 
     @property
     def committed_offset(self) -> int:
@@ -169,6 +182,19 @@ class RulesEngine:
         await self._reload(force=True)
         await self._checkpoint([])
         self._task = asyncio.create_task(self._run(), name=f"rules-engine:{self.name}")
+        if _TRACE is not None:
+            self._mon = asyncio.create_task(self._monitor())
+
+    async def _monitor(self) -> None:
+        assert _TRACE is not None
+        worst, since = 0.0, time.monotonic()
+        while not self._closing:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            worst = max(worst, time.monotonic() - t - 0.01)
+            if time.monotonic() - since >= 1.0:
+                _TRACE.write(f"loop {time.time():.3f} worst_lag={worst:.3f}\n")
+                worst, since = 0.0, time.monotonic()
 
     async def close(self) -> None:
         self._closing = True
@@ -198,21 +224,36 @@ class RulesEngine:
             await asyncio.sleep(pause)
 
     async def _step_once(self) -> None:
+        t0 = time.time()
         await self._reload()
         changed = await self._refresh()
+        t1 = time.time()
+        lag0 = self._log.durable_offset - self._read_to
         entries = await self._log.read(
             self._read_to, self.batch_max, self.poll_interval, consumer=self.name
         )
+        t2 = time.time()
         caught_up = not entries or entries[-1][0] >= self._log.durable_offset
         started = time.perf_counter()
         transitions = await self._evaluate(entries, changed, caught_up)
         self.stats.eval_seconds += time.perf_counter() - started
+        t3 = time.time()
         if entries:
             self._read_to = entries[-1][0]
             self.stats.batches += 1
             self.stats.records += len(entries)
         if transitions or time.monotonic() >= self._next_checkpoint:
             await self._checkpoint(transitions)
+        t4 = time.time()
+        if _TRACE is not None and entries:
+            _TRACE.write(
+                f"step {t0:.3f} n={len(entries)} lag0={lag0} cu={int(bool(caught_up))} "
+                f"reload={t1 - t0:.3f} read={t2 - t1:.3f} eval={t3 - t2:.3f} "
+                f"dec={self._t_dec:.3f} ckpt={t4 - t3:.3f} tr={len(transitions)} "
+                f"age_min={t2 * 1000 - self._t_tsmax:.0f} age_max={t2 * 1000 - self._t_tsmin:.0f} "
+                f"wm_age={t3 * 1000 - self._watermark:.0f}\n"
+            )
+            _TRACE.flush()
 
     async def _evaluate(
         self,
@@ -228,7 +269,11 @@ class RulesEngine:
         gateway's loop is busy (CPython's convoy effect), and fell seconds behind under load.
         The decoder's DuckDB query is one long call that releases the GIL: a thread suits it.
         """
+        td = time.time()
         cols = await asyncio.to_thread(self._decoder.decode, entries) if entries else None
+        self._t_dec = time.time() - td
+        if cols is not None and len(cols):
+            self._t_tsmin, self._t_tsmax = int(cols.ts.min()), int(cols.ts.max())
         if caught_up is None:
             watermark = self._watermark
         elif caught_up:
@@ -310,9 +355,13 @@ class RulesEngine:
         generation = self._store.generation
         if not force and seen == self._rules_seen and generation == self._generation:
             return
+        ta = time.time()
         records = await asyncio.to_thread(self.rules.all)
         self._rules_seen, self._generation = seen, generation
+        tb = time.time()
         await self._apply(records)
+        if _TRACE is not None:
+            _TRACE.write(f"reload {now:.3f} fp={ta - time.time() + (time.time() - ta):.3f} fpt={ta:.3f} all={tb - ta:.3f} apply={time.time() - tb:.3f} n={len(records)} {self._t_apply}\n")
 
     async def _apply(self, records: list[RuleRecord]) -> None:
         wanted: dict[RuleKey, tuple[RuleRecord, Rule]] = {}
@@ -329,10 +378,13 @@ class RulesEngine:
                 self.stats.invalid_rules[f"{record.app_id}/{record.id}"] = exc.message
                 continue
             wanted[(record.app_id, record.id)] = (record, rule)
+        t0 = time.time()
         active = await asyncio.to_thread(self.rules.active_alerts)
+        t1 = time.time()
         members = await asyncio.to_thread(
             self._members, [(k[0], r.target) for k, (_, r) in wanted.items()]
         )
+        t2 = time.time()
         transitions: list[tuple[_Loaded, Transition]] = []
         for key in [k for k in self._loaded if k not in wanted]:  # deleted or disabled
             gone = self._loaded.pop(key)
@@ -357,11 +409,14 @@ class RulesEngine:
         fields = set().union(*(field_keys(v.rule) for v in self._loaded.values()))
         self._decoder.set_fields(fields)
         self.stats.rules = len(self._loaded)
+        t3 = time.time()
         changed = await self._refresh(force=True)
         if changed:
             transitions += await self._evaluate([], changed, None)
+        t4 = time.time()
         if transitions:
             await self._checkpoint(transitions)
+        self._t_apply = f"active={t1 - t0:.3f} members={t2 - t1:.3f} build={t3 - t2:.3f} refresh={t4 - t3:.3f} ckpt={time.time() - t4:.3f}"
 
     def _evaluator(
         self, key: RuleKey, rule: Rule, active: list[tuple[str, str, str]]
@@ -379,20 +434,45 @@ class RulesEngine:
                 evaluator.active[number] = True
         return evaluator
 
-    def _members(self, targets: list[tuple[str, Any]]) -> list[list[int]]:
-        """Worker thread: device numbers of each rule's target, as the store evaluates it."""
+    def _members(self, targets: list[tuple[str, Target]]) -> list[list[int]]:
+        """Worker thread: device numbers of each rule's target, as the store evaluates it.
+
+        One query of device ids per distinct target (rules usually share a few), and none
+        while the device catalog is unchanged: a hundred rules written one by one through
+        the API reload the rules a hundred times, each with every rule's membership.
+        """
+        catalog = (self._store.generation, self._store.catalog_fingerprint())
+        if catalog != self._catalog_seen:
+            self._catalog_seen, self._target_ids = catalog, {}
+        groups: dict[tuple[str, str], str | None] = {}
         out = []
         for app, target in targets:
-            clause = devices.c.template == target.template
+            group_filter = None
             if target.device_group:
-                group = self._store.groups.get(app, target.device_group)
-                grouped = filter_clause(parse_device_filter(group.filter)) if group else sa.false()
-                clause = clause & grouped
-            if target.filter:
-                clause = clause & filter_clause(parse_device_filter(full_filter(target.filter)))
-            found = self._store.list_devices(app, 0, 1_000_000, clause)
-            out.append([self.devices.number(app, d.id) for d in found])
+                if (app, target.device_group) not in groups:
+                    group = self._store.groups.get(app, target.device_group)
+                    groups[(app, target.device_group)] = group.filter if group else None
+                group_filter = groups[(app, target.device_group)]
+            key = (app, target.template, target.device_group, group_filter, target.filter)
+            ids = self._target_ids.get(key)
+            if ids is None:
+                ids = self._target_ids[key] = self._device_ids(app, target, group_filter)
+            out.append([self.devices.number(app, d) for d in ids])
         return out
+
+    def _device_ids(self, app: str, target: Target, group_filter: str | None) -> list[str]:
+        d = devices.c
+        clause = (d.app_id == app) & (d.template == target.template)
+        if target.device_group:
+            clause = clause & (  # a deleted group has no members
+                sa.false()
+                if group_filter is None
+                else filter_clause(parse_device_filter(group_filter))
+            )
+        if target.filter:
+            clause = clause & filter_clause(parse_device_filter(full_filter(target.filter)))
+        with self._store.engine.connect() as conn:
+            return list(conn.execute(sa.select(d.id).where(clause).order_by(d.id)).scalars())
 
     async def _refresh(self, force: bool = False) -> set[tuple[str, str]]:
         """Devices whose properties changed since the last refresh; ``force``: all known."""

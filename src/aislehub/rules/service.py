@@ -61,15 +61,18 @@ async def start_rules(
     writer: StoreWriter,
     metrics: Metrics,
     jobs: JobStarter | None = None,
+    name: str = "rules",
 ) -> RulesService:
+    """``name`` keys the engine's checkpoint: one per log (``rules@<cell>`` per tenant cell)."""
     actions = ActionRunner(RuleStore(store.engine), hub, action_config(settings), jobs)
     await actions.start()
-    engine = RulesEngine(log, store, actions, hub.templates.get)
+    engine = RulesEngine(log, store, actions, hub.templates.get, consumer_name=name)
     await engine.start()
     writer.truncate_log = False
     retention = LogRetention(log, [lambda: writer.stored_offset, lambda: engine.committed_offset])
-    task = asyncio.create_task(retention.run(), name="ingest log retention")
-    metrics.gauge("rules_lag_records", lambda: float(engine.lag))
-    metrics.gauge("rules_loaded", lambda: float(engine.stats.rules))
-    metrics.gauge("alerts_opened_total", lambda: float(engine.stats.opened))
+    task = asyncio.create_task(retention.run(), name=f"ingest log retention ({name})")
+    if name == "rules":  # the default cell's engine; other cells' lag is in their logs
+        metrics.gauge("rules_lag_records", lambda: float(engine.lag))
+        metrics.gauge("rules_loaded", lambda: float(engine.stats.rules))
+        metrics.gauge("alerts_opened_total", lambda: float(engine.stats.opened))
     return RulesService(engine, actions, retention, task)

@@ -696,6 +696,8 @@ class PostgresTelemetryStore:
             for c, m, n, r, k, ts, v in rows
         ]
 
+    dialect = "postgres"  # of the SQL that ``query`` runs (aislehub.query.dialect)
+
     def query(
         self, statement: str, params: list[Any] | dict[str, Any]
     ) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -315,3 +315,23 @@ dashboards = sa.Table(
     sa.Column("etag", sa.String(64), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Tenant cells (aislehub.cells): fault domains, each with its own ingest stream and
+# telemetry database. An app absent from ``app_cells`` lives in the default cell, the one
+# the settings name.
+cells = sa.Table(
+    "cells",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("stream", sa.String(64), nullable=False, unique=True),
+    sa.Column("telemetry_database", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+app_cells = sa.Table(
+    "app_cells",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.id"), primary_key=True),
+    sa.Column("cell_id", sa.String(32), sa.ForeignKey("cells.id"), nullable=False),
+    sa.Column("moved_at", sa.DateTime(timezone=True), nullable=False),
+)

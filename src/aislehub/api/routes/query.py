@@ -2,8 +2,9 @@
 
 Body ``{"query": "SELECT … FROM <template id> …"}`` → 200 ``{"results": [{…}, …]}``, not
 paged. The text is parsed (400 with a position), checked against the caller's app's
-template (422), and then either run as one DuckDB statement in a worker thread
-(telemetry) or answered from the metadata store (properties). Every statement is scoped
+template (422), and then either run as one statement of the telemetry store's SQL
+(DuckDB or PostgreSQL) in a worker thread (telemetry) or answered from the metadata store
+(properties). Every statement is scoped
 to the caller's app: its id is the first parameter of every table access.
 Served under every api-version, the GA ones included (contract §7, item 15).
 """
@@ -19,8 +20,8 @@ from pydantic import StrictStr
 
 from aislehub.api.deps import Caller, CallerDep
 from aislehub.api.models import Body
-from aislehub.errors import NotImplementedHere
 from aislehub.query.iotc_properties import DeviceProperties, property_rows
+from aislehub.query.dialect import dialect_of
 from aislehub.query.iotc_query import parse_query
 from aislehub.query.iotc_sql import PropertyPlan, QueryInvalid, TelemetryPlan, plan_query
 from aislehub.store.schema import devices
@@ -41,7 +42,9 @@ class QueryBody(Body):
 class SqlReader(Protocol):
     """The telemetry store's read-only statement runner."""
 
-    def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+    def query(
+        self, sql: str, params: list[Any] | dict[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
 
 @router.post(
@@ -57,7 +60,8 @@ async def run_query(body: QueryBody, caller: CallerDep) -> Json | Response:
         position = body.query.find(parsed.template) + 1
         raise QueryInvalid(position, f"there is no device template {parsed.template}")
     now = datetime.now(UTC)
-    plan = plan_query(parsed, caller.app_id, template.model, template.cloud, now)
+    dialect = dialect_of(caller.telemetry).name
+    plan = plan_query(parsed, caller.app_id, template.model, template.cloud, now, dialect)
     if isinstance(plan, TelemetryPlan):
         return Response(await _telemetry(caller, plan), media_type="application/json")
     return {"results": property_rows(plan, _devices(caller, plan))}
@@ -68,13 +72,8 @@ async def _telemetry(caller: Caller, plan: TelemetryPlan) -> bytes:
     reader = caller.telemetry
     if not isinstance(reader, SqlReader):  # pragma: no cover - every store we ship has it
         raise RuntimeError("the telemetry store cannot run queries")
-    if getattr(reader, "dialect", None) != "duckdb":  # the planner writes DuckDB SQL
-        raise NotImplementedHere(
-            "Telemetry queries run on the embedded DuckDB telemetry store; this server keeps "
-            "telemetry in PostgreSQL, where the query language is not available yet."
-        )
-    # DuckDB releases the GIL while it scans: off the event loop, as the other reads.
-    _, rows = await asyncio.to_thread(reader.query, plan.json_sql, list(plan.params))
+    # Both stores release the GIL while they work: off the event loop, as the other reads.
+    _, rows = await asyncio.to_thread(reader.query, plan.json_sql, plan.args())
     return b'{"results":[' + ",".join(row[0] for row in rows).encode() + b"]}"
 
 
