@@ -323,7 +323,7 @@ class LocalLog:
     async def truncate_before(self, offset: int) -> None:
         """Delete whole segments whose records are all below ``offset`` and acknowledged
         by every named reader."""
-        pass
+        offset = min([offset, *(acked + 1 for acked, _ in self._readers.values())])
         keep = segments.segment_for(self._bases, offset)
         doomed, self._bases = self._bases[: max(keep, 0)], self._bases[max(keep, 0) :]
         if doomed:

@@ -346,7 +346,7 @@ class NatsLog:
         js = self._client.jetstream()
         last = (await js.stream_info(self.stream)).state.last_seq
         acked = await self.readers()
-        pass
+        offset = min([offset, *(a + 1 for a in acked.values())])
         # Purging past the last sequence would move the stream's next sequence forward and
         # leave a hole in the offsets: never go beyond "everything stored so far".
         keep_from = min(offset + 1, last + 1)
