@@ -27,7 +27,7 @@ from aislehub.ingest.nats_log import NatsLog
 from aislehub.protocol.sas import generate_sas_token
 from tests.e2e.test_plain_mqtt import create_device
 from tests.pg_cluster import PrivatePostgres, private_postgres
-from tests.servers import Server, aislehub, free_port, next_loopback, wait_until
+from tests.servers import Server, aislehub, free_port, init_server, next_loopback, wait_until
 from tests.services import postgres_database, require_nats, unique_name
 
 
@@ -36,13 +36,17 @@ class Shop:
     server: Server  # the same server, with this app's API token
     host: str  # the hub host name its devices dial: <subdomain>.<anything>
 
-    def publish(self, device_id: str, key: str, values: range) -> None:
+    def connect(self, device_id: str, key: str) -> mqtt.Client:
         username = f"{self.host}/{device_id}/?api-version=2021-04-12"
         sas = generate_sas_token(f"{self.host}/devices/{device_id}", key, int(time.time()) + 600)
         client = mqtt.Client(client_id=device_id, clean_session=True, protocol=mqtt.MQTTv311)
         client.username_pw_set(username, sas)
         client.connect(self.server.host, self.server.plain_port, keepalive=30)
         client.loop_start()
+        return client
+
+    def publish(self, device_id: str, key: str, values: range) -> None:
+        client = self.connect(device_id, key)
         try:
             for n in values:
                 info = client.publish(
@@ -143,3 +147,33 @@ def test_a_cell_whose_database_stops_leaves_the_other_cell_working(
     cell_db.start()  # B's writer stores what its stream kept, each message once
     assert wait_until(lambda: len(b.stored("cooler-b")) == 10, timeout=30)
     assert b.stored("cooler-b") == [float(n) for n in range(10)]
+
+
+def test_embedded_cells_and_moving_an_app(tmp_path: Path) -> None:
+    """On the embedded engines a cell is a local log and a DuckDB file of its own; moving
+    the app disconnects its devices, which reconnect into the new cell."""
+    server = init_server(tmp_path)
+    data = str(server.data_dir)
+    _run({}, "cell", "add", "c1", "--data-dir", data, "--stream", "C1")
+    shop = _run({}, "app", "create", "Shop C", "--data-dir", data, "--subdomain", "shopc",
+                "--cell", "c1")  # fmt: skip
+    server.start()
+    try:
+        c = Shop(replace(server, init={**server.init, "apiToken": shop["apiToken"]}), "shopc.x")
+        key = create_device(c.server, "shelf-1")
+        c.publish("shelf-1", key, range(3))
+        assert wait_until(lambda: len(c.stored("shelf-1")) == 3)
+        assert (server.data_dir / "cells" / "c1" / "telemetry.duckdb").exists()
+        assert (server.data_dir / "cells" / "c1" / "log").is_dir()
+
+        gone: list[int] = []
+        listener = c.connect("shelf-1", key)
+        listener.on_disconnect = lambda client, userdata, rc: gone.append(rc)
+        _run({}, "app", "move", str(shop["appId"]), "--data-dir", data, "--cell", "default")
+        assert wait_until(lambda: gone, timeout=10)  # closed by the server: the app moved
+        listener.loop_stop()
+        c.publish("shelf-1", key, range(3, 5))  # now into the default cell
+        # The API reads the new cell: history stays in c1 until copied (the documented move).
+        assert wait_until(lambda: c.stored("shelf-1") == [3.0, 4.0])
+    finally:
+        server.stop()
