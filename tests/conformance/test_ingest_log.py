@@ -333,6 +333,8 @@ def test_a_named_reader_acknowledges_only_what_it_read(backend: Backend) -> None
         log = await opened(backend)
         await append_all(log, [record(i) for i in range(100)])
         assert len(await log.read(-1, 30, timeout=0, consumer="meter")) == 30
+        await log.acknowledge("meter", 9)  # part of a batch
+        assert await log.acknowledged("meter") == 9
         await log.acknowledge("meter", 90)  # past what it read: only what it read
         assert await log.acknowledged("meter") == 29
         await log.acknowledge("meter", 10)  # acknowledgements never go back

@@ -1,8 +1,11 @@
-"""A real metadata store and DuckDB telemetry store, fed through the ingest write."""
+"""A real metadata store and telemetry store, fed through the ingest write: every test
+runs on the embedded DuckDB store and on the PostgreSQL store (a database of its own)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +19,8 @@ from aislehub.ingest.columns import decode_batch
 from aislehub.ingest.record import TelemetryRecord
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import App, Device, MetadataStore
+from aislehub.store.postgres_telemetry import PostgresTelemetryStore
+from tests.services import postgres_database
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 APP = "app-a"
@@ -24,7 +29,7 @@ APP = "app-a"
 @dataclass
 class Fleet:
     store: MetadataStore
-    telemetry: DuckDBTelemetryStore
+    telemetry: DuckDBTelemetryStore | PostgresTelemetryStore
     offset: int = -1
 
     def device(self, device_id: str, app_id: str = APP, template: str | None = None) -> None:
@@ -49,15 +54,32 @@ class Fleet:
         return run_explorer_query(parsed, app_id, self.store, self.telemetry)
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    store = MetadataStore(f"sqlite:///{tmp_path}/m.sqlite")
+@contextmanager
+def open_fleet(tmp_path: Path, backend: str) -> Iterator[Fleet]:
+    """Two apps' metadata (SQLite) beside an empty telemetry store of ``backend``."""
+    store = MetadataStore(f"sqlite:///{tmp_path}/m-{backend}.sqlite")
     store.create_app(App(APP, "Contoso", "contoso", "0ne000000A1"))
     store.create_app(App("app-b", "Fabrikam", "fabrikam", "0ne000000B2"))
-    telemetry = DuckDBTelemetryStore(":memory:", threads=1)
-    yield Fleet(store, telemetry)
-    telemetry.close()
-    store.close()
+    try:
+        if backend == "duckdb":
+            telemetry: DuckDBTelemetryStore | PostgresTelemetryStore = DuckDBTelemetryStore(
+                ":memory:", threads=1
+            )
+            with contextlib.closing(telemetry):
+                yield Fleet(store, telemetry)
+        else:
+            with postgres_database() as url:
+                telemetry = PostgresTelemetryStore(url)
+                with contextlib.closing(telemetry):
+                    yield Fleet(store, telemetry)
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def fleet(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    with open_fleet(tmp_path, request.param) as opened:
+        yield opened
 
 
 def columns(result: ExplorerResult) -> dict[str, list[float | None]]:

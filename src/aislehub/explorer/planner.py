@@ -1,4 +1,5 @@
-"""Explorer queries as one DuckDB statement each.
+"""Explorer queries as one statement each, in the telemetry store's SQL (DuckDB or
+PostgreSQL: the pieces that differ are :mod:`aislehub.query.dialect`'s).
 
 Every statement has the same steps, so the split/sort/limit logic is written once, and
 works on partial aggregates (count ``c``, sum ``s``, min ``mn``, max ``mx``) so that no
@@ -28,16 +29,23 @@ Rows come out as ``(i, t, value, name)``, ``t`` in epoch milliseconds: a point o
 kept key, its name; ``i`` -1, the number of keys folded into "other".
 
 The range is widened to whole grains (from the floor of ``start`` to the ceiling of ``end``)
-so rollups and raw points cover exactly the same instants. Every value is a numbered
-parameter; the app id is always one of them, so no statement reads another app's rows.
+so rollups and raw points cover exactly the same instants. Every value is a parameter; the
+app id is always one of them, so no statement reads another app's rows.
+
+On PostgreSQL the rollup is ``telemetry_1m``'s day partitions, pruned by the minute range,
+and read through its index on ``(app_id, name, minute, …)`` or in parallel sequential
+scans, as the planner finds cheaper; percentiles and raw charts read ``telemetry_num``'s
+partitions through ``(app_id, device_id, name, ts)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from aislehub.explorer.model import ExplorerQuery
+from aislehub.query.dialect import DIALECTS, Dialect
 
 __all__ = ["ORIGIN", "Plan", "ResolvedScope", "ResolvedSplit", "align", "plan_explorer_query"]
 
@@ -49,14 +57,14 @@ _PARTIAL = {
     "min": "min(mn)",
     "max": "max(mx)",
     "sum": "sum(s)",
-    "count": "sum(c)::DOUBLE",
+    "count": "CAST(sum(c) AS float8)",
 }
 _RAW = {
     "avg": "avg(value)",
     "min": "min(value)",
     "max": "max(value)",
     "sum": "sum(value)",
-    "count": "count(value)::DOUBLE",
+    "count": "CAST(count(value) AS float8)",
 }
 NONE_KEY = "(none)"  # the split key of a device without the property or template
 
@@ -78,16 +86,34 @@ class ResolvedSplit:
     keys: tuple[str, ...] = ()
 
 
+Params = list[Any] | dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     sql: str
-    params: list[object]
+    params: Params  # as the store's ``query`` takes them
     source: str  # "rollup" or "raw"
     start: datetime  # naive UTC, aligned to the grain
     end: datetime
     bucket: timedelta  # the grain, or the pixel width of a raw chart
     count_sql: str = ""  # raw rows in range and scope (the budget check of a raw chart)
-    count_params: list[object] | None = None
+    count_params: Params | None = None
+
+
+@dataclass
+class _Params:
+    """The statement's parameters, in order; ``add`` gives a value's placeholder."""
+
+    dialect: Dialect
+    values: list[Any] = field(default_factory=list)
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return self.dialect.param(len(self.values))
+
+    def bound(self, count: int | None = None) -> Params:
+        return self.dialect.bind(self.values[:count])
 
 
 def align(query: ExplorerQuery) -> tuple[datetime, datetime]:
@@ -109,60 +135,70 @@ def uses_rollup(query: ExplorerQuery) -> bool:
 
 
 def plan_explorer_query(
-    query: ExplorerQuery, app_id: str, scope: ResolvedScope, split: ResolvedSplit
+    query: ExplorerQuery,
+    app_id: str,
+    scope: ResolvedScope,
+    split: ResolvedSplit,
+    dialect: str = "duckdb",
 ) -> Plan:
+    d = DIALECTS[dialect]
     start, end = align(query)
-    params: list[object] = [app_id, query.field_name, query.component, start, end]
+    p = _Params(d)
+    app, name = p.add(app_id), p.add(query.field_name)
+    first, last = p.add(d.timestamp(start)), p.add(d.timestamp(end))
+    component = (
+        "r.component IS NULL"
+        if query.component is None
+        else f"r.component = {p.add(query.component)}"
+    )
     rollup = uses_rollup(query)
     time_col = "r.minute" if rollup else "r.ts"
     source = (
-        f"FROM {'telemetry_1m' if rollup else 'telemetry_num'} r{_join(split, params)} "
-        "WHERE r.app_id = $1 AND r.name = $2 AND r.component IS NOT DISTINCT FROM $3 "
-        f"AND r.module_id IS NULL AND {time_col} >= $4 AND {time_col} < $5"
-        f"{_scope(scope, params)}"
+        f"FROM {'telemetry_1m' if rollup else 'telemetry_num'} r{_join(split, p)} "
+        f"WHERE r.app_id = {app} AND r.name = {name} AND {component} "
+        f"AND r.module_id IS NULL AND {time_col} >= {first} AND {time_col} < {last}"
+        f"{_scope(scope, p, app)}"
     )
-    scoped = len(params)  # the parameters the source's WHERE uses
+    scoped = len(p.values)  # the parameters the source's WHERE uses
     key = _key(split)
-    params.append(query.limit if split.kind != "none" else 1)
-    limit = f"${len(params)}"
-    order = "DESC" if query.sort == "highest" else "ASC"
+    limit = p.add(query.limit if split.kind != "none" else 1)
+    ranking = _Ranking(d, "DESC" if query.sort == "highest" else "ASC", limit)
     percentile = query.aggregation in _PERCENTILES
     if query.mode == "raw":
         width = max((end - start) / query.points, timedelta(milliseconds=1))
         pixel = "NULL"  # every point, without downsampling
         if query.downsample:
-            params.append(int(width / timedelta(microseconds=1)))
-            pixel = f"(epoch_us(r.ts) - epoch_us($4)) // ${len(params)}"
+            pixel = d.pixel("r.ts", first, p.add(int(width / timedelta(microseconds=1))))
         if not query.downsample or percentile:
-            sql = _raw_rows(query, key, source, limit, order, pixel)
+            sql = ranking.raw_rows(query, key, source, pixel)
         else:
             part = (
-                f"SELECT {key} AS key, {pixel} AS t, arg_min(r.ts, r.value) AS t0, "
-                "min(r.value) AS mn, arg_max(r.ts, r.value) AS t1, max(r.value) AS mx, "
-                f"count(r.value) AS c, sum(r.value) AS s {source} GROUP BY ALL"
+                f"SELECT {key} AS key, {pixel} AS t, {d.arg_min('r.ts', 'r.value')} AS t0, "
+                f"min(r.value) AS mn, {d.arg_max('r.ts', 'r.value')} AS t1, "
+                f"max(r.value) AS mx, count(r.value) AS c, sum(r.value) AS s {source} "
+                "GROUP BY 1, 2"
             )
-            sql = _folded(part, True, query.aggregation, limit, order, extremes=True)
+            sql = ranking.folded(part, True, query.aggregation, extremes=True)
         count = f"SELECT count(*) {source}"
-        return Plan(sql, params, "raw", start, end, width, count, params[:scoped])
+        return Plan(sql, p.bound(), "raw", start, end, width, count, p.bound(scoped))
     if rollup and query.grain == timedelta(minutes=1):
         bucket = "r.minute"  # the rollup's own bucket
     else:
-        params.append(query.grain)
-        bucket = f"time_bucket(${len(params)}, {time_col}, TIMESTAMP '{ORIGIN}')"
+        bucket = d.bucket(p.add(query.grain), time_col, ORIGIN)
     if percentile:
         part = f"SELECT {key} AS key, {bucket} AS t, r.value {source}"
-        agg = f"quantile_cont(value, {_PERCENTILES[query.aggregation]})"
-        points = f"SELECT i, epoch_ms(t), {agg}, NULL FROM ranked GROUP BY i, t"
-        sql = _assemble(part, agg, order, limit, points)
+        agg = d.percentile("value", _PERCENTILES[query.aggregation])
+        points = f"SELECT i, {d.epoch_ms('t')}, {agg}, NULL FROM ranked GROUP BY i, t"
+        sql = ranking.assemble(part, agg, points)
     elif rollup:  # read where it lies: the steps after it aggregate the partials again
         cols = ", ".join(f"r.{_ROLLUP_COLUMNS[c]} AS {c}" for c in _NEEDS[query.aggregation])
         part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source}"
-        sql = _folded(part, False, query.aggregation, limit, order)
+        sql = ranking.folded(part, False, query.aggregation)
     else:  # raw points grouped once into partials, read by every later step
         cols = ", ".join(f"{_RAW_PARTIALS[c]} AS {c}" for c in _NEEDS[query.aggregation])
-        part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source} GROUP BY ALL"
-        sql = _folded(part, True, query.aggregation, limit, order)
-    return Plan(sql, params, "rollup" if rollup else "raw", start, end, query.grain)
+        part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source} GROUP BY 1, 2"
+        sql = ranking.folded(part, True, query.aggregation)
+    return Plan(sql, p.bound(), "rollup" if rollup else "raw", start, end, query.grain)
 
 
 # The partial columns each aggregation reads, where the rollup keeps them, how raw points
@@ -176,68 +212,7 @@ _RAW_PARTIALS = {
     "mx": "max(r.value)",
 }
 _COMBINE = {"c": "sum(c)", "s": "sum(s)", "mn": "min(mn)", "mx": "max(mx)"}
-_FINAL = {"avg": "s / c", "min": "mn", "max": "mx", "sum": "s", "count": "c::DOUBLE"}
-
-
-def _folded(
-    part: str, materialized: bool, aggregation: str, limit: str, order: str, extremes: bool = False
-) -> str:
-    """Split, rank, limit and fold from partial aggregates, so the source is read once
-    (``materialized``: raw points grouped into partials first) or only where each step
-    needs it (rollup rows, inlined so the kept keys' filter reaches the scan).
-
-    ``part`` has one row per key and bucket ``t`` or more, with the partial columns the
-    aggregation needs (``c``, ``s``, ``mn``, ``mx``); with ``extremes`` (a raw chart's
-    min/max per pixel) one row per key and pixel, with ``t0``/``t1`` the times of its
-    lowest and highest point. Steps: ``keys``, each key's total; ``top``, the kept keys
-    and their ranks; the kept keys' points; ``other``, every other key's partials combined
-    per bucket, its points and, from those, its total; the number of keys folded into it.
-    """
-    rank = _PARTIAL[aggregation]
-    combine = ", ".join(f"{_COMBINE[c]} AS {c}" for c in _NEEDS[aggregation])
-    ctes = [
-        f"part AS {'MATERIALIZED' if materialized else 'NOT MATERIALIZED'} ({part})",
-        f"keys AS (SELECT key, {rank} AS total FROM part GROUP BY key)",
-        _top(order, limit),
-    ]
-    if extremes:
-        combine = (
-            "arg_min(t0, mn) AS t0, min(mn) AS mn, arg_max(t1, mx) AS t1, max(mx) AS mx, "
-            "sum(c) AS c, sum(s) AS s"
-        )
-        points = _EXTREMES
-    else:
-        points = (
-            f"SELECT i, epoch_ms(t), {rank}, NULL FROM part JOIN top USING (key) GROUP BY i, t "
-            f"UNION ALL SELECT 0, epoch_ms(t), {_FINAL[aggregation]}, NULL FROM other"
-        )
-    ctes.append(
-        f"other AS (SELECT t, {combine} FROM part WHERE key NOT IN (SELECT key FROM top) "
-        "GROUP BY t)"
-    )
-    if extremes:
-        ctes.append(
-            "b AS (SELECT i, t0, mn, t1, mx FROM part JOIN top USING (key) "
-            "UNION ALL SELECT 0, t0, mn, t1, mx FROM other)"
-        )
-    return (
-        f"WITH {', '.join(ctes)} {points} "
-        f"UNION ALL SELECT 0, NULL, {rank}, NULL FROM other {_TOTALS}"
-    )
-
-
-def _top(order: str, limit: str) -> str:
-    return (
-        f"top AS (SELECT key, total, row_number() OVER (ORDER BY total {order} NULLS LAST, "
-        f"key) AS i FROM keys QUALIFY i <= {limit})"
-    )
-
-
-# The lowest and the highest point of each series and pixel (``b``), at their own times.
-_EXTREMES = (
-    "SELECT i, epoch_ms(t0), mn, NULL FROM b WHERE t0 IS NOT NULL "
-    "UNION ALL SELECT i, epoch_ms(t1), mx, NULL FROM b WHERE t1 <> t0"
-)
+_FINAL = {"avg": "s / c", "min": "mn", "max": "mx", "sum": "s", "count": "CAST(c AS float8)"}
 # The kept keys' totals and names, and the number of keys folded into "other".
 _TOTALS = (
     "UNION ALL SELECT i, NULL, total, key FROM top "
@@ -245,48 +220,117 @@ _TOTALS = (
 )
 
 
-def _raw_rows(
-    query: ExplorerQuery,
-    key: str,
-    source: str,
-    limit: str,
-    order: str,
-    pixel: str,
-) -> str:
-    """A raw chart ranked by a percentile, or without downsampling."""
-    part = f"SELECT {key} AS key, r.ts AS t, {pixel} AS px, r.value {source}"
-    rank = (
-        f"quantile_cont(value, {_PERCENTILES[query.aggregation]})"
-        if query.aggregation in _PERCENTILES
-        else _RAW[query.aggregation]
-    )
-    if not query.downsample:  # every point
-        return _assemble(part, rank, order, limit, "SELECT i, epoch_ms(t), value, NULL FROM ranked")
-    pixels = (
-        "b AS (SELECT i, arg_min(t, value) AS t0, min(value) AS mn, arg_max(t, value) AS t1, "
-        "max(value) AS mx FROM ranked GROUP BY i, px)"
-    )
-    return _assemble(part, rank, order, limit, _EXTREMES, pixels)
+@dataclass(frozen=True, slots=True)
+class _Ranking:
+    """The steps after ``part``: rank the keys ``order`` (ASC/DESC), keep ``limit``, fold."""
 
+    d: Dialect
+    order: str
+    limit: str
 
-def _assemble(
-    part: str, rank: str, order: str, limit: str, points: str, pixels: str | None = None
-) -> str:
-    """The plain form, for percentiles (not combined from partials): ranked on the rows of
-    ``part`` themselves; ``points`` reads ``ranked``, those rows with their series ``i``
-    (0 for "other"), or ``b``, the ``pixels`` made of them."""
-    ctes = [
-        f"part AS MATERIALIZED ({part})",
-        f"keys AS (SELECT key, {rank} AS total FROM part GROUP BY key)",
-        _top(order, limit),
-        "ranked AS (SELECT part.*, coalesce(top.i, 0) AS i FROM part LEFT JOIN top USING (key))",
-    ]
-    if pixels is not None:
-        ctes.append(pixels)
-    return (
-        f"WITH {', '.join(ctes)} {points} "
-        f"UNION ALL SELECT 0, NULL, {rank}, NULL FROM ranked WHERE i = 0 {_TOTALS}"
-    )
+    def folded(
+        self, part: str, materialized: bool, aggregation: str, extremes: bool = False
+    ) -> str:
+        """Split, rank, limit and fold from partial aggregates, so the source is read once
+        (``materialized``: raw points grouped into partials first) or only where each step
+        needs it (rollup rows, inlined so the kept keys' filter reaches the scan).
+
+        ``part`` has one row per key and bucket ``t`` or more, with the partial columns the
+        aggregation needs (``c``, ``s``, ``mn``, ``mx``); with ``extremes`` (a raw chart's
+        min/max per pixel) one row per key and pixel, with ``t0``/``t1`` the times of its
+        lowest and highest point. Steps: ``keys``, each key's total; ``top``, the kept keys
+        and their ranks; the kept keys' points; ``other``, every other key's partials
+        combined per bucket, its points and, from those, its total; the number of keys
+        folded into it.
+        """
+        d = self.d
+        rank = _PARTIAL[aggregation]
+        combine = ", ".join(f"{_COMBINE[c]} AS {c}" for c in _NEEDS[aggregation])
+        ctes = [
+            f"part AS {'MATERIALIZED' if materialized else 'NOT MATERIALIZED'} ({part})",
+            f"keys AS (SELECT key, {rank} AS total FROM part GROUP BY key)",
+            self.top(),
+        ]
+        if extremes:
+            combine = (
+                f"{d.arg_min('t0', 'mn')} AS t0, min(mn) AS mn, {d.arg_max('t1', 'mx')} AS t1, "
+                "max(mx) AS mx, sum(c) AS c, sum(s) AS s"
+            )
+            points = self.extremes()
+        else:
+            points = (
+                f"SELECT i, {d.epoch_ms('t')}, {rank}, NULL FROM part JOIN top USING (key) "
+                f"GROUP BY i, t UNION ALL "
+                f"SELECT 0, {d.epoch_ms('t')}, {_FINAL[aggregation]}, NULL FROM other"
+            )
+        ctes.append(
+            f"other AS (SELECT t, {combine} FROM part WHERE key NOT IN (SELECT key FROM top) "
+            "GROUP BY t)"
+        )
+        if extremes:
+            ctes.append(
+                "b AS (SELECT i, t0, mn, t1, mx FROM part JOIN top USING (key) "
+                "UNION ALL SELECT 0, t0, mn, t1, mx FROM other)"
+            )
+        return (
+            f"WITH {', '.join(ctes)} {points} "
+            f"UNION ALL SELECT 0, NULL, {rank}, NULL FROM other {_TOTALS}"
+        )
+
+    def top(self) -> str:
+        order = self.d.order("total", self.order == "DESC")
+        ranked = (
+            f"SELECT key, total, row_number() OVER (ORDER BY {order}, "
+            f"{self.d.order('key', text=True)}) AS i FROM keys"
+        )
+        return (
+            f"top AS (SELECT key, total, i FROM ({ranked}) AS ranked_keys WHERE i <= {self.limit})"
+        )
+
+    def extremes(self) -> str:
+        """The lowest and the highest point of each series and pixel (``b``), at their own
+        times."""
+        d = self.d
+        return (
+            f"SELECT i, {d.epoch_ms('t0')}, mn, NULL FROM b WHERE t0 IS NOT NULL "
+            f"UNION ALL SELECT i, {d.epoch_ms('t1')}, mx, NULL FROM b WHERE t1 <> t0"
+        )
+
+    def raw_rows(self, query: ExplorerQuery, key: str, source: str, pixel: str) -> str:
+        """A raw chart ranked by a percentile, or without downsampling."""
+        d = self.d
+        part = f"SELECT {key} AS key, r.ts AS t, {pixel} AS px, r.value {source}"
+        rank = (
+            d.percentile("value", _PERCENTILES[query.aggregation])
+            if query.aggregation in _PERCENTILES
+            else _RAW[query.aggregation]
+        )
+        if not query.downsample:  # every point
+            every = f"SELECT i, {d.epoch_ms('t')}, value, NULL FROM ranked"
+            return self.assemble(part, rank, every)
+        pixels = (
+            f"b AS (SELECT i, {d.arg_min('t', 'value')} AS t0, min(value) AS mn, "
+            f"{d.arg_max('t', 'value')} AS t1, max(value) AS mx FROM ranked GROUP BY i, px)"
+        )
+        return self.assemble(part, rank, self.extremes(), pixels)
+
+    def assemble(self, part: str, rank: str, points: str, pixels: str | None = None) -> str:
+        """The plain form, for percentiles (not combined from partials): ranked on the rows
+        of ``part`` themselves; ``points`` reads ``ranked``, those rows with their series
+        ``i`` (0 for "other"), or ``b``, the ``pixels`` made of them."""
+        ctes = [
+            f"part AS MATERIALIZED ({part})",
+            f"keys AS (SELECT key, {rank} AS total FROM part GROUP BY key)",
+            self.top(),
+            "ranked AS (SELECT part.*, coalesce(top.i, 0) AS i "
+            "FROM part LEFT JOIN top USING (key))",
+        ]
+        if pixels is not None:
+            ctes.append(pixels)
+        return (
+            f"WITH {', '.join(ctes)} {points} "
+            f"UNION ALL SELECT 0, NULL, {rank}, NULL FROM ranked WHERE i = 0 {_TOTALS}"
+        )
 
 
 def _key(split: ResolvedSplit) -> str:
@@ -299,27 +343,26 @@ def _key(split: ResolvedSplit) -> str:
     return "''"
 
 
-def _join(split: ResolvedSplit, params: list[object]) -> str:
+def _join(split: ResolvedSplit, p: _Params) -> str:
     if split.kind == "template":
         return " LEFT JOIN device_catalog c ON c.app_id = r.app_id AND c.device_id = r.device_id"
     if split.kind == "map":
-        params.extend([list(split.devices), list(split.keys)])
-        n = len(params)
+        devices = p.dialect.text_array(p.add(list(split.devices)))
+        keys = p.dialect.text_array(p.add(list(split.keys)))
         return (
-            f" LEFT JOIN (SELECT unnest(${n - 1}::VARCHAR[]) AS device_id, "
-            f"unnest(${n}::VARCHAR[]) AS key) m ON m.device_id = r.device_id"
+            f" LEFT JOIN (SELECT unnest({devices}) AS device_id, unnest({keys}) AS key) m "
+            "ON m.device_id = r.device_id"
         )
     return ""
 
 
-def _scope(scope: ResolvedScope, params: list[object]) -> str:
+def _scope(scope: ResolvedScope, p: _Params, app: str) -> str:
     if scope.devices is not None:
-        params.append(list(scope.devices))
-        return f" AND r.device_id IN (SELECT unnest(${len(params)}::VARCHAR[]))"
+        devices = p.dialect.text_array(p.add(list(scope.devices)))
+        return f" AND r.device_id IN (SELECT unnest({devices}))"
     if scope.template is not None:
-        params.append(scope.template)
         return (
             " AND r.device_id IN (SELECT device_id FROM device_catalog "
-            f"WHERE app_id = $1 AND template_id = ${len(params)})"
+            f"WHERE app_id = {app} AND template_id = {p.add(scope.template)})"
         )
     return ""

@@ -34,7 +34,12 @@ _PAGE = 1000
 
 
 class SqlReader(Protocol):
-    def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+    """A telemetry store's statement runner; its ``dialect`` attribute ("duckdb", the
+    default, or "postgres") says which SQL the planner writes for it."""
+
+    def query(
+        self, sql: str, params: list[Any] | dict[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +94,8 @@ def run_explorer_query(
     """Run ``query`` for ``app_id`` (the caller's app, never one from the body)."""
     scope = resolve_scope(query, app_id, store)
     split = resolve_split(query, app_id, store, scope)
-    plan = plan_explorer_query(query, app_id, scope, split)
+    dialect = getattr(reader, "dialect", "duckdb")
+    plan = plan_explorer_query(query, app_id, scope, split, dialect)
     result = ExplorerResult(query, plan.source, plan.start, plan.end, plan.bucket)
     estimate = _estimate(query, plan, reader)
     if estimate > budget and not query.load_anyway:

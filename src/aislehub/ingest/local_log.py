@@ -32,11 +32,6 @@ from aislehub.ingest.tail import FileCursor, Tail, read_files
 __all__ = ["LocalLog", "LogStats"]
 
 MiB = 1024 * 1024
-_TRACE = (
-    open(os.environ["AISLEHUB_RLAT_TRACE"] + ".log", "a", buffering=1 << 16)
-    if os.environ.get("AISLEHUB_RLAT_TRACE")
-    else None
-)
 
 
 @dataclass(slots=True)
@@ -88,7 +83,8 @@ class LocalLog:
         # Named readers, in memory only (their owners keep their offsets): name ->
         # [acknowledged offset, offset their last read ended at].
         self._readers: dict[str, list[int]] = {}
-        self._first_append = 0.0
+        self._pending_since = 0.0  # wall clock at the first append of ``_pending``
+        self._syncing_since: float | None = None  # the same, for the batch being written
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -133,6 +129,18 @@ class LocalLog:
         return self._durable
 
     @property
+    def unsynced_since(self) -> float | None:
+        """Wall-clock time (epoch s) of the oldest append that is not durable yet, or None
+        when every append is. A record stamped with the appender's clock (the gateway's
+        receive time) before that moment is durable: a reader that has read up to
+        :attr:`durable_offset` has seen it."""
+        return (
+            self._syncing_since
+            if self._syncing_since is not None
+            else (self._pending_since if self._pending else None)
+        )
+
+    @property
     def pending_bytes(self) -> int:
         """Bytes queued but not yet durable: the gateway pauses reading above a limit."""
         return self._pending_bytes
@@ -146,7 +154,7 @@ class LocalLog:
             raise IngestLogClosed("append before start() or after close()")
         future: asyncio.Future[int] = self._loop.create_future()
         if not self._pending:
-            self._first_append = time.time()
+            self._pending_since = time.time()
         self._pending.append(record)
         self._futures.append(future)
         self._pending_bytes += len(record)
@@ -177,28 +185,24 @@ class LocalLog:
 
     async def _commit(self) -> None:
         records, futures = self._pending, self._futures
+        self._syncing_since = self._pending_since
         self._pending, self._futures, self._pending_bytes = [], [], 0
         if not self._closing:
             self._hurry.clear()
         first = self._durable + 1
         roll = self._active_size >= self.segment_bytes
-        tq = time.time()
-        fa = self._first_append
         self._last_commit = time.monotonic()
         try:
             written, fsync_s = await asyncio.to_thread(self._write, records, first, roll)
         except Exception as exc:  # any failure means "maybe not durable": stop acking
+            self._syncing_since = None  # those records will never be read
             self._fail(exc, futures)
             return
         if roll:
             self._bases.append(first)
             self._active_size = 0
-        tw = time.time()
+        self._syncing_since = None
         self._publish(records, futures, first, written, fsync_s)
-        if _TRACE is not None:
-            _TRACE.write(
-                f"commit {tq:.3f} n={len(records)} queued={tq - fa:.3f} write={tw - tq:.3f} fsync={fsync_s:.3f} pub={time.time() - tw:.3f}\n"
-            )
 
     def _write(self, records: list[bytes], first: int, roll: bool) -> tuple[int, float]:
         """Worker thread: frame, write, fsync. Returns (bytes written, fsync seconds).

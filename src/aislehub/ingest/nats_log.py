@@ -408,10 +408,10 @@ class _Reader:
         self._got: list[tuple[int, bytes]] = []
         self._want = 0
         self._delivered = 0
-        self._last_reply = ""
-        # Named readers: (offset, ack reply subject) of the last record of each batch read
-        # and not yet acknowledged, oldest first.
-        self._acks: deque[tuple[int, str]] = deque()
+        self._replies: list[str] = []  # the ack reply subject of each record in _got
+        # Named readers: the batches read and not yet acknowledged, oldest first, as (first
+        # offset, each record's ack reply subject).
+        self._acks: deque[tuple[int, list[str]]] = deque()
         self._done = asyncio.Event()
 
     async def read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
@@ -430,6 +430,7 @@ class _Reader:
     async def _read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
         if self._consumer is None or self._next_seq != after + 2:
             await self._position(after + 2)
+        self._replies = []  # across this read's pulls
         records = await self._pull(max_records, None)
         if not records and timeout > 0:
             records = await self._pull(1, timeout)
@@ -442,15 +443,20 @@ class _Reader:
             raise OffsetTruncated(f"records after offset {after} were purged while reading")
         self._next_seq = records[-1][0] + 2
         if self._durable is not None:
-            self._acks.append((records[-1][0], self._last_reply))
+            self._acks.append((after + 1, self._replies))
         return records
 
     def ack_reply(self, offset: int) -> str | None:
-        """The reply subject acknowledging the newest batch read that ends at or below
-        ``offset`` (AckAll: it covers the batches before it), forgetting those."""
+        """The reply subject acknowledging the newest record read at or below ``offset``
+        (AckAll: it covers the records before it), forgetting those records."""
         reply = None
         while self._acks and self._acks[0][0] <= offset:
-            reply = self._acks.popleft()[1]
+            first, replies = self._acks.popleft()
+            upto = min(offset - first, len(replies) - 1)
+            reply = replies[upto]
+            if upto < len(replies) - 1:  # the rest of the batch is still unacknowledged
+                self._acks.appendleft((first + upto + 1, replies[upto + 1 :]))
+                break
         return reply
 
     async def _position(self, seq: int) -> None:
@@ -525,7 +531,8 @@ class _Reader:
             seq, redelivered = _delivery(msg.reply)
             if not redelivered:  # a redelivery repeats what was read: the offset decides
                 self._got.append((seq - 1, msg.data))
-                self._last_reply = msg.reply
+                if self._durable is not None:
+                    self._replies.append(msg.reply)
             if self._delivered >= self._want:
                 self._done.set()
         elif status in _END_OF_PULL:
