@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from tests.services import postgres_database
 
 from aislehub.explorer import ExplorerResult, parse_explorer_query, run_explorer_query
 from aislehub.ingest.columns import decode_batch
@@ -20,7 +21,6 @@ from aislehub.ingest.record import TelemetryRecord
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import App, Device, MetadataStore
 from aislehub.store.postgres_telemetry import PostgresTelemetryStore
-from tests.services import postgres_database
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 APP = "app-a"

@@ -5,10 +5,10 @@ through the API or the CLI is seen within ``reload_interval``), device membershi
 properties; read a batch after the last offset read; decode it into columns and step every
 evaluator, on the event loop; then, when anything opened or resolved, or every
 ``checkpoint_interval``, save the offset, the evaluators' state and the alert changes in
-one metadata transaction (:meth:`RuleStore.checkpoint`) before the actions are queued. A restart resumes from the
-checkpoint and replays the log after it; evaluation depends only on the records and the
-watermark, so the replay reproduces the transitions that were not yet saved, and none that
-were.
+one metadata transaction (:meth:`RuleStore.checkpoint`) before the actions are queued. A
+restart resumes from the checkpoint and replays the log after it; evaluation depends only
+on the records and the watermark, so the replay reproduces the transitions that were not
+yet saved, and none that were.
 
 The watermark is the clock minus ``grace`` while the engine keeps up with the log (a
 record is appended within milliseconds of its timestamp), held back to the oldest append
@@ -22,9 +22,8 @@ on the loop (~1.5 µs per record), the evaluators yield every ``_TURN``, and a c
 is one worker-thread call.
 
 Resource handling: ``start`` spawns two named tasks (the loop and the rules watcher);
-``close`` lets the current step finish,
-saves a checkpoint and joins it. The engine never truncates the log: ``committed_offset``
-is what :class:`aislehub.ingest.retention.LogRetention` needs.
+``close`` stops the watcher, lets the current step finish, saves a checkpoint and joins
+the loop. The engine never truncates the log: ``committed_offset`` is what :class:`aislehub.ingest.retention.LogRetention` needs.
 """
 
 from __future__ import annotations
