@@ -23,7 +23,8 @@ is one worker-thread call.
 
 Resource handling: ``start`` spawns two named tasks (the loop and the rules watcher);
 ``close`` stops the watcher, lets the current step finish, saves a checkpoint and joins
-the loop. The engine never truncates the log: ``committed_offset`` is what :class:`aislehub.ingest.retention.LogRetention` needs.
+the loop. The engine never truncates the log: ``committed_offset`` is what
+:class:`aislehub.ingest.retention.LogRetention` needs.
 """
 
 from __future__ import annotations
