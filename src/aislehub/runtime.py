@@ -149,6 +149,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         telemetry=telemetry,
         metrics=metrics,
         telemetry_for=cells.telemetry_for,
+        cell_status=cells.status,
     )
     api = _api_server(settings, api_ctx) if "api" in roles else None
     if api is not None:  # the /jobs routes (the rules engine's job action takes ``jobs`` too)

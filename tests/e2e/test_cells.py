@@ -143,6 +143,9 @@ def test_a_cell_whose_database_stops_leaves_the_other_cell_working(
     assert down.status_code == 503, down.text
     assert down.json()["error"]["code"] == "ServiceUnavailable"
     assert a.stored("cooler-a") == [float(n) for n in range(10)]
+    ready = httpx.get(f"http://{a.server.host}:{a.server.http_port}/readyz")
+    assert ready.status_code == 200  # one cell's database does not take the process out
+    assert {c["id"] for c in ready.json()["cells"]} == {"default", "b"}
 
     cell_db.start()  # B's writer stores what its stream kept, each message once
     assert wait_until(lambda: len(b.stored("cooler-b")) == 10, timeout=30)

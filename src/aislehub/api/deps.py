@@ -87,6 +87,7 @@ class ApiContext:
     metrics: Metrics
     # With tenant cells each app's telemetry lives in its cell's store (aislehub.cells).
     telemetry_for: Callable[[str], TelemetryReader] | None = None
+    cell_status: Callable[[], list[dict[str, Any]]] | None = None  # for /readyz
     id_scope_for: Callable[[App], str] = own_id_scope
     # When set (e.g. behind a proxy), nextLink URLs start with it instead of the request's.
     public_base_url: str | None = None
