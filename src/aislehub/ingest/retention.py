@@ -5,6 +5,12 @@ engine beside it, the runtime builds the writer with ``truncate_log=False`` and 
 :class:`LogRetention` over both: every ``interval`` seconds it truncates below the
 smallest committed offset of its consumers (plus one), so a restart of either resumes
 from records the log still holds.
+
+The log adds its own floor: it never drops what a named reader it knows has not
+acknowledged (on JetStream: any durable consumer of the stream, whichever process reads
+through it), so a reader outside this process holds the log too. JetStream's interest
+retention is not used: it would drop records published before a reader's first read, and
+records a reader acknowledged but must read again (docs/operations-scale-out.md).
 """
 
 from __future__ import annotations
