@@ -1,21 +1,38 @@
-"""``POST /api/explorer/query`` and ``/api/explorer/export`` over HTTP (ASGI)."""
+"""``POST /api/explorer/query`` and ``/api/explorer/export`` over HTTP (ASGI), on both
+telemetry stores (DuckDB and PostgreSQL): the same answers from each."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
+from fastapi import FastAPI
 
+from aislehub.api import ApiContext
 from aislehub.store.metadata import Device
 from tests.api.conftest import Env
+from tests.api.stores import BACKENDS, open_env
 
 pytestmark = pytest.mark.anyio
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
 BODY = {"metric": "temp", "aggregation": "max", "range": "PT1H", "grain": "PT10M",
         "splitBy": "device", "limit": 2}  # fmt: skip
+
+
+@pytest.fixture(params=BACKENDS)
+async def env(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_db: Path,
+    app_for: Callable[[ApiContext], FastAPI],
+) -> AsyncIterator[Env]:
+    async with open_env(request.param, tmp_path, migrated_db, app_for) as opened:
+        yield opened
 
 
 def fill(env: Env) -> None:

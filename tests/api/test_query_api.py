@@ -1,9 +1,11 @@
-"""``POST /api/query`` over HTTP, on the real telemetry store fed through its batch write."""
+"""``POST /api/query`` over HTTP, on the real telemetry stores (DuckDB and PostgreSQL, each
+test on both) fed through their batch write."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +24,10 @@ from aislehub.ingest.record import TelemetryRecord
 from aislehub.metrics import Metrics
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import App, Device, MetadataStore, Twin
+from aislehub.store.postgres_telemetry import PostgresTelemetryStore
 from tests.api.conftest import BASE_URL, Api, make_token
 from tests.query.boiler import BOILER, OTHER, boiler_template
+from tests.services import postgres_database
 
 pytestmark = pytest.mark.anyio
 PREVIEW = "2022-10-31-preview"
@@ -34,7 +38,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 class QueryEnv:
     store: MetadataStore
     hub: DeviceHub
-    telemetry: DuckDBTelemetryStore
+    telemetry: DuckDBTelemetryStore | PostgresTelemetryStore
     api: Api
     api_b: Api
     offset: int = 0
@@ -57,9 +61,33 @@ class QueryEnv:
         return await (api or self.api).post("/query", json={"query": text}, **kw)
 
 
-@pytest.fixture
+@contextlib.contextmanager
+def telemetry_store(backend: str) -> Iterator[DuckDBTelemetryStore | PostgresTelemetryStore]:
+    if backend == "duckdb":
+        with contextlib.closing(DuckDBTelemetryStore(":memory:", threads=1)) as duck:
+            yield duck
+        return
+    with postgres_database() as url, contextlib.closing(PostgresTelemetryStore(url)) as pg:
+        yield pg
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
 async def qenv(
-    tmp_path: Path, migrated_db: Path, app_for: Callable[[ApiContext], FastAPI]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_db: Path,
+    app_for: Callable[[ApiContext], FastAPI],
+) -> AsyncIterator[QueryEnv]:
+    with telemetry_store(request.param) as telemetry:
+        async for env in _qenv(telemetry, tmp_path, migrated_db, app_for):
+            yield env
+
+
+async def _qenv(
+    telemetry: DuckDBTelemetryStore | PostgresTelemetryStore,
+    tmp_path: Path,
+    migrated_db: Path,
+    app_for: Callable[[ApiContext], FastAPI],
 ) -> AsyncIterator[QueryEnv]:
     shutil.copyfile(migrated_db, tmp_path / "m.sqlite")
     store = MetadataStore(f"sqlite:///{tmp_path}/m.sqlite")
@@ -67,7 +95,6 @@ async def qenv(
     store.create_app(App("app-b", "Fabrikam", "fabrikam", "0ne000000B2"))
     metrics = Metrics()
     hub = DeviceHub(store, metrics, "localhost")
-    telemetry = DuckDBTelemetryStore(":memory:", threads=1)
     ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
     transport = httpx.ASGITransport(app_for(ctx), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
@@ -89,7 +116,6 @@ async def qenv(
         env.send("app-a", "b2", timedelta(minutes=20), {"temperature": 30.0, "status": "hot"})
         env.send("app-b", "b1", timedelta(minutes=5), {"temperature": -7.0})
         yield env
-    telemetry.close()
     store.close()
 
 

@@ -168,7 +168,7 @@ class Telemetry:
     def _ts(self, ts: datetime) -> datetime:
         return ts.astimezone(UTC) if self.store else ts.astimezone(UTC).replace(tzinfo=None)
 
-    def rows(self, sql: str, params: list[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         if self.store is not None:
             return self.store.query(sql, params)[1]
         assert isinstance(self.con, duckdb.DuckDBPyConnection)

@@ -38,7 +38,7 @@ def run(tel: Telemetry, text: str) -> list[dict[str, Any]]:
     p = plan(text, tel.dialect)
     assert isinstance(p, TelemetryPlan)
     # The API's path: the store renders each result row as its JSON object.
-    texts = tel.rows(p.json_sql, p.args())
+    texts = tel.rows(p.json_sql, list(p.params))
     rows: list[dict[str, Any]] = [json.loads(t[0]) for t in texts]
     return rows
 
@@ -351,7 +351,7 @@ def test_plan_statement_is_valid_for_explain(tel: Telemetry) -> None:
         tel.dialect,
     )
     assert isinstance(p, TelemetryPlan)
-    assert tel.rows("EXPLAIN " + p.sql, p.args())
+    assert tel.rows("EXPLAIN " + p.sql, list(p.params))
 
 
 def test_both_stores_give_the_same_answers() -> None:

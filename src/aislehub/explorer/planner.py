@@ -86,19 +86,16 @@ class ResolvedSplit:
     keys: tuple[str, ...] = ()
 
 
-Params = list[Any] | dict[str, Any]
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     sql: str
-    params: Params  # as the store's ``query`` takes them
+    params: list[Any]  # as the store's ``query`` takes them
     source: str  # "rollup" or "raw"
     start: datetime  # naive UTC, aligned to the grain
     end: datetime
     bucket: timedelta  # the grain, or the pixel width of a raw chart
     count_sql: str = ""  # raw rows in range and scope (the budget check of a raw chart)
-    count_params: Params | None = None
+    count_params: list[Any] | None = None
 
 
 @dataclass
@@ -112,8 +109,9 @@ class _Params:
         self.values.append(value)
         return self.dialect.param(len(self.values))
 
-    def bound(self, count: int | None = None) -> Params:
-        return self.dialect.bind(self.values[:count])
+    def finish(self, sql: str, count: int | None = None) -> tuple[str, list[Any]]:
+        """``sql`` and its parameters, the first ``count`` values only if given."""
+        return self.dialect.finish(sql, self.values[:count])
 
 
 def align(query: ExplorerQuery) -> tuple[datetime, datetime]:
@@ -179,8 +177,9 @@ def plan_explorer_query(
                 "GROUP BY 1, 2"
             )
             sql = ranking.folded(part, True, query.aggregation, extremes=True)
-        count = f"SELECT count(*) {source}"
-        return Plan(sql, p.bound(), "raw", start, end, width, count, p.bound(scoped))
+        count, counted = p.finish(f"SELECT count(*) {source}", scoped)
+        sql, params = p.finish(sql)
+        return Plan(sql, params, "raw", start, end, width, count, counted)
     if rollup and query.grain == timedelta(minutes=1):
         bucket = "r.minute"  # the rollup's own bucket
     else:
@@ -198,7 +197,8 @@ def plan_explorer_query(
         cols = ", ".join(f"{_RAW_PARTIALS[c]} AS {c}" for c in _NEEDS[query.aggregation])
         part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source} GROUP BY 1, 2"
         sql = ranking.folded(part, True, query.aggregation)
-    return Plan(sql, p.bound(), "rollup" if rollup else "raw", start, end, query.grain)
+    sql, params = p.finish(sql)
+    return Plan(sql, params, "rollup" if rollup else "raw", start, end, query.grain)
 
 
 # The partial columns each aggregation reads, where the rollup keeps them, how raw points

@@ -37,9 +37,7 @@ class SqlReader(Protocol):
     """A telemetry store's statement runner; its ``dialect`` attribute ("duckdb", the
     default, or "postgres") says which SQL the planner writes for it."""
 
-    def query(
-        self, sql: str, params: list[Any] | dict[str, Any]
-    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+    def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
 
 @dataclass(frozen=True, slots=True)

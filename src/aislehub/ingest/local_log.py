@@ -1,15 +1,24 @@
 """The embedded ingest log: segment files on local disk, group-committed.
 
-``append`` only queues the record and returns a future. One committer task takes
-everything queued, frames it, writes it and fsyncs it in a worker thread, then resolves
-the futures of that batch in order. While one batch is being synced the next one
-accumulates, so the number of fsyncs per second is bounded by the disk, not by the
+``append`` only queues the record and returns a future. One committer thread takes
+everything queued, frames it, writes it and fsyncs it, then hands the batch back to the
+event loop, which resolves its futures in order. While one batch is being synced the next
+one accumulates, so the number of fsyncs per second is bounded by the disk, not by the
 message rate; ``commit_interval`` additionally spaces commits so that a burst of
 single messages does not turn into a burst of tiny fsyncs.
 
+The committer is a thread of its own rather than a task, so that taking the next batch
+never waits for a turn of the event loop: at saturation one turn of the gateway (reading
+every ready connection) lasts a few hundred milliseconds, and a task-driven committer
+started each commit a turn late and published it a turn later still. Now the records
+appended during one turn are written while it runs and become durable (acknowledged,
+readable) at the start of the next. The queue is shared under one lock; offsets, segment
+rolls and the file descriptor belong to the thread, everything readers see (durable
+offset, tail, segment bases) to the loop.
+
 Resource handling: ``start`` takes an exclusive ``flock`` on ``LOCK`` (a second process
-on the same directory would interleave frames) and owns the committer task; ``close``
-commits what is queued, joins the task and releases the lock.
+on the same directory would interleave frames) and owns the committer thread; ``close``
+commits what is queued, joins the thread and releases the lock.
 
 Error handling: a failed write or fsync fails every queued future with
 :class:`IngestLogFailed` and the log refuses further appends (DESIGN §7: stop acking,
@@ -21,9 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aislehub.ingest import segments
 from aislehub.ingest.log import IngestLogClosed, IngestLogFailed
@@ -74,17 +87,20 @@ class LocalLog:
         self._lock_fd = -1
         self._failed: IngestLogFailed | None = None
         self._closing = False
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = asyncio.Event()  # something is queued
-        self._hurry = asyncio.Event()  # enough is queued (or closing): stop lingering
+        # The queue (_pending, _futures, _pending_bytes, _pending_since, _syncing) is
+        # shared with the committer thread under this lock; _queued wakes the thread.
+        self._lock = threading.Lock()
+        self._queued = threading.Condition(self._lock)
         self._committed = asyncio.Event()  # replaced after each commit; wakes readers
-        self._last_commit = 0.0
+        self._next_offset = 0  # committer thread: the offset of the next record written
+        self._written = 0  # committer thread: bytes in the newest segment
         # Named readers, in memory only (their owners keep their offsets): name ->
         # [acknowledged offset, offset their last read ended at].
         self._readers: dict[str, list[int]] = {}
         self._pending_since = 0.0  # wall clock at the first append of ``_pending``
-        self._syncing_since: float | None = None  # the same, for the batch being written
+        self._syncing: deque[float] = deque()  # the same, of each batch taken, unpublished
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -92,7 +108,10 @@ class LocalLog:
         """Open or create the log, cut a torn tail, and start the committer."""
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._open)
-        self._task = asyncio.create_task(self._commit_loop(), name=f"ingest-log:{self.directory}")
+        self._thread = threading.Thread(
+            target=self._commit_thread, name=f"ingest-log:{self.directory}", daemon=True
+        )
+        self._thread.start()
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -107,15 +126,17 @@ class LocalLog:
             self._lock_fd = -1
             raise
         self._durable = next_offset - 1
+        self._next_offset, self._written = next_offset, self._active_size
 
     async def close(self) -> None:
         """Commit what is queued, resolve its futures, stop the committer, release files."""
-        self._closing = True
-        self._wake.set()
-        self._hurry.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        with self._lock:
+            self._closing = True
+            self._queued.notify()
+        if self._thread is not None:
+            # The thread's last publish callbacks are queued before this join's result.
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
         for fd in (self._fd, self._lock_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):  # after a failure the fd may be gone
@@ -134,11 +155,10 @@ class LocalLog:
         when every append is. A record stamped with the appender's clock (the gateway's
         receive time) before that moment is durable: a reader that has read up to
         :attr:`durable_offset` has seen it."""
-        return (
-            self._syncing_since
-            if self._syncing_since is not None
-            else (self._pending_since if self._pending else None)
-        )
+        with self._lock:
+            if self._syncing:
+                return self._syncing[0]
+            return self._pending_since if self._pending else None
 
     @property
     def pending_bytes(self) -> int:
@@ -153,61 +173,67 @@ class LocalLog:
         if self._closing or self._loop is None:
             raise IngestLogClosed("append before start() or after close()")
         future: asyncio.Future[int] = self._loop.create_future()
-        if not self._pending:
-            self._pending_since = time.time()
-        self._pending.append(record)
-        self._futures.append(future)
-        self._pending_bytes += len(record)
+        with self._lock:
+            if not self._pending:
+                self._pending_since = time.time()
+                self._queued.notify()
+            self._pending.append(record)
+            self._futures.append(future)
+            self._pending_bytes += len(record)
+            if self._pending_bytes >= self.flush_bytes:
+                self._queued.notify()
         self.stats.appended += 1
-        self._wake.set()
-        if self._pending_bytes >= self.flush_bytes:
-            self._hurry.set()
         return future
 
     # -- committer -------------------------------------------------------------------
 
-    async def _commit_loop(self) -> None:
-        while not (self._closing and not self._pending) and self._failed is None:
-            await self._wake.wait()
-            await self._linger()
-            self._wake.clear()
-            if self._pending:
-                await self._commit()
+    def _commit_thread(self) -> None:
+        last = 0.0
+        while True:
+            with self._queued:
+                batch = self._take(last)
+            if batch is None:
+                return
+            records, futures = batch
+            last = time.monotonic()
+            first, roll = self._next_offset, self._written >= self.segment_bytes
+            try:
+                written, fsync_s = self._write(records, first, roll)
+            except Exception as exc:  # any failure means "maybe not durable": stop acking
+                self._call(self._fail, exc, futures)
+                return
+            self._next_offset += len(records)
+            self._written = written if roll else self._written + written
+            self._call(self._publish, records, futures, first, written, fsync_s, roll)
 
-    async def _linger(self) -> None:
-        """Space commits ``commit_interval`` apart unless the queue is already large."""
-        delay = self._last_commit + self.commit_interval - time.monotonic()
-        if delay <= 0 or self._hurry.is_set():
-            return
-        timer = asyncio.get_running_loop().call_later(delay, self._hurry.set)
-        await self._hurry.wait()
-        timer.cancel()
-
-    async def _commit(self) -> None:
+    def _take(self, last: float) -> tuple[list[bytes], list[asyncio.Future[int]]] | None:
+        """Committer thread, lock held: wait for records, linger, take them all (None:
+        closing with nothing queued)."""
+        while not self._pending and not self._closing:
+            self._queued.wait()
+        if not self._pending:
+            return None
+        # Space commits ``commit_interval`` apart unless the queue is already large.
+        while not self._closing and self._pending_bytes < self.flush_bytes:
+            delay = last + self.commit_interval - time.monotonic()
+            if delay <= 0:
+                break
+            self._queued.wait(delay)
         records, futures = self._pending, self._futures
-        self._syncing_since = self._pending_since
+        self._syncing.append(self._pending_since)
         self._pending, self._futures, self._pending_bytes = [], [], 0
-        if not self._closing:
-            self._hurry.clear()
-        first = self._durable + 1
-        roll = self._active_size >= self.segment_bytes
-        self._last_commit = time.monotonic()
-        try:
-            written, fsync_s = await asyncio.to_thread(self._write, records, first, roll)
-        except Exception as exc:  # any failure means "maybe not durable": stop acking
-            self._syncing_since = None  # those records will never be read
-            self._fail(exc, futures)
-            return
-        if roll:
-            self._bases.append(first)
-            self._active_size = 0
-        self._syncing_since = None
-        self._publish(records, futures, first, written, fsync_s)
+        return records, futures
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        """Committer thread: run ``callback`` on the loop (in order)."""
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            self._loop.call_soon_threadsafe(callback, *args)
 
     def _write(self, records: list[bytes], first: int, roll: bool) -> tuple[int, float]:
-        """Worker thread: frame, write, fsync. Returns (bytes written, fsync seconds).
+        """Committer thread: frame, write, fsync. Returns (bytes written, fsync seconds).
 
-        Only this thread touches ``_fd`` while the committer runs (one batch at a time).
+        Only this thread touches ``_fd`` while it runs (one batch at a time).
         """
         data = segments.frame_batch(records, first)
         if roll:
@@ -227,7 +253,13 @@ class LocalLog:
         first: int,
         written: int,
         fsync_s: float,
+        roll: bool,
     ) -> None:
+        if roll:
+            self._bases.append(first)
+            self._active_size = 0
+        with self._lock:
+            self._syncing.popleft()
         self._durable = first + len(records) - 1
         self._active_size += written
         self._tail.add(first, records)
@@ -246,10 +278,13 @@ class LocalLog:
     def _fail(self, exc: Exception, futures: list[asyncio.Future[int]]) -> None:
         self._failed = IngestLogFailed(f"ingest log write failed, acknowledging nothing: {exc}")
         self._failed.__cause__ = exc
-        for future in (*futures, *self._futures):
+        with self._lock:  # the committer has stopped: what is queued will never be written
+            queued, self._futures = self._futures, []
+            self._pending, self._pending_bytes = [], 0
+            self._syncing.clear()  # those records will never be read
+        for future in (*futures, *queued):
             if not future.done():
                 future.set_exception(self._failed)
-        self._pending, self._futures, self._pending_bytes = [], [], 0
 
     # -- readers ---------------------------------------------------------------------
 
@@ -297,7 +332,7 @@ class LocalLog:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            if self._task is None:
+            if self._thread is None:
                 # Closed (or never started): nothing will arrive. Sleep anyway, so that a
                 # reader polling in a loop yields to the event loop instead of spinning.
                 await asyncio.sleep(remaining)

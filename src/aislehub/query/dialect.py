@@ -7,7 +7,7 @@ what differs is small and lives here, one method per piece:
 ============================  ===============================  ================================
 piece                         DuckDB                           PostgreSQL
 ============================  ===============================  ================================
-parameter ``n``               ``$n`` (a list)                  ``%(pn)s`` (a dict, psycopg)
+parameter ``n``               ``$n``                           ``%s`` (psycopg), in text order
 timestamps                    ``TIMESTAMP``, naive UTC         ``timestamptz``, aware
 bucket of a fixed width       ``time_bucket(w, ts, origin)``   ``date_bin(w, ts, origin)``
 bucket of N months            ``time_bucket(to_months(N))``    month arithmetic from 2000-01
@@ -28,16 +28,17 @@ CTEs, ``IS NOT DISTINCT FROM``, ``unnest``) is read alike by both engines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = ["DIALECTS", "Dialect", "DuckDB", "Postgres", "dialect_of"]
 
-Params = list[Any] | dict[str, Any]
 _ISO_MS_DUCKDB = "%Y-%m-%dT%H:%M:%S.%gZ"  # strftime: %g = milliseconds
 _ISO_MS_POSTGRES = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
 _MONTH_ORIGIN = 2000 * 12  # months are counted from January 2000, as DuckDB's buckets
+_MARK = re.compile(r"%%|%\(p(\d+)\)s")  # a literal % (doubled), or a parameter's mark
 
 
 class Dialect:
@@ -50,9 +51,10 @@ class Dialect:
         """The placeholder of the ``n``-th parameter (from 1); one may be used many times."""
         return f"${n}"
 
-    def bind(self, params: Sequence[Any]) -> Params:
-        """``params`` as the store's ``query`` takes them for :meth:`param`'s placeholders."""
-        return list(params)
+    def finish(self, sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+        """The statement and its parameter list as the store's ``query`` takes them, from
+        a statement written with :meth:`param` and the values in order."""
+        return sql, list(params)
 
     def timestamp(self, ts: datetime) -> datetime:
         """A time parameter compared with the ``ts``/``minute`` columns (naive UTC here)."""
@@ -70,9 +72,14 @@ class Dialect:
         to ``origin``."""
         return f"time_bucket({width}, {ts}, {self.origin(origin)})"
 
-    def month_bucket(self, months: str, ts: str) -> str:
+    def month_bucket(self, months: int, ts: str) -> str:
         """The start of ``ts``'s bucket of ``months`` calendar months, from January 2000."""
-        return f"time_bucket(to_months({months}), {ts})"
+        return f"time_bucket(to_months({int(months)}), {ts})"
+
+    def interval(self, width: timedelta) -> str:
+        """A fixed width as a literal: an expression that repeats in SELECT, GROUP BY and
+        ORDER BY must be the same text, and psycopg's placeholders number each use apart."""
+        return f"INTERVAL {int(width / timedelta(microseconds=1))} MICROSECONDS"
 
     def epoch_ms(self, ts: str) -> str:
         return f"epoch_ms({ts})"
@@ -138,10 +145,18 @@ class Postgres(Dialect):
     name = "postgres"
 
     def param(self, n: int) -> str:
-        return f"%(p{n})s"
+        return f"%(p{n})s"  # a mark for finish(): psycopg's positional %s, in text order
 
-    def bind(self, params: Sequence[Any]) -> Params:
-        return {f"p{n}": value for n, value in enumerate(params, 1)}
+    def finish(self, sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+        ordered: list[Any] = []
+
+        def placeholder(mark: re.Match[str]) -> str:
+            if mark.group(1) is None:
+                return "%%"
+            ordered.append(params[int(mark.group(1)) - 1])
+            return "%s"
+
+        return _MARK.sub(placeholder, sql), ordered
 
     def timestamp(self, ts: datetime) -> datetime:
         return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
@@ -155,13 +170,16 @@ class Postgres(Dialect):
     def bucket(self, width: str, ts: str, origin: datetime) -> str:
         return f"date_bin(CAST({width} AS interval), {ts}, {self.origin(origin)})"
 
-    def month_bucket(self, months: str, ts: str) -> str:
+    def month_bucket(self, months: int, ts: str) -> str:
         index = f"(extract(year FROM {ts}) * 12 + extract(month FROM {ts}) - {_MONTH_ORIGIN + 1})"
-        n = f"CAST({months} AS int)"
+        n = int(months)
         return (
             f"(timestamptz '2000-01-01 00:00:00+00' + "
             f"make_interval(months => CAST(floor({index} / {n}) AS int) * {n}))"
         )
+
+    def interval(self, width: timedelta) -> str:
+        return f"interval '{int(width / timedelta(microseconds=1))} microseconds'"
 
     def epoch_ms(self, ts: str) -> str:
         return f"CAST(floor(extract(epoch FROM {ts}) * 1000) AS int8)"

@@ -31,8 +31,10 @@ The statement, for ``SELECT $id, AVG(temperature) FROM T WHERE WITHIN_WINDOW(P1D
   plain select items (``$id``, ``$provisioned``, ``$simulated``): ``SELECT $id,
   LAST(temperature)`` is the latest value per device. Without ``ORDER BY`` rows come
   newest first, then by ``$id``.
-* Every value is a parameter (``$n`` in DuckDB, ``%(pn)s`` for psycopg); identifiers never
-  come from the query text (output columns are ``c0…``, keyed back to the select items in
+* Every value is a parameter (``$n`` in DuckDB, ``%s`` for psycopg) but the window's
+  width, an integer from the parser written as a literal (the bucket expression repeats in
+  SELECT, GROUP BY and ORDER BY, and must be the same text); identifiers never come from
+  the query text (output columns are ``c0…``, keyed back to the select items in
   Python). ``LIMIT`` is an integer literal, as DuckDB's top-N needs a constant. NULLs sort
   last and text by code point on both engines, so both give the same rows in the same
   order.
@@ -133,10 +135,6 @@ class TelemetryPlan:
         text: the API joins them into the body without building a Python object per value."""
         fields = [(c.key, f"c{n}", c.decode == "json") for n, c in enumerate(self.columns)]
         return self.dialect.json_rows(self.sql, fields)
-
-    def args(self) -> list[Any] | dict[str, Any]:
-        """The parameters as the store's ``query`` takes them."""
-        return self.dialect.bind(self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +343,8 @@ class _Telemetry:
         sql += f"\nLIMIT {int(q.top or MAX_TOP)}"
         if formatted:
             sql = self._format_times(sql, len(columns), formatted, order)
-        return TelemetryPlan(sql, tuple(self.params), tuple(columns), self.dialect)
+        sql, params = self.dialect.finish(sql, self.params)
+        return TelemetryPlan(sql, tuple(params), tuple(columns), self.dialect)
 
     def _sort(self, key: _SortKey, expr: str | None = None) -> str:
         return self.dialect.order(expr or key.expr, key.descending, key.text)
@@ -448,9 +447,11 @@ class _Telemetry:
             raise QueryInvalid(
                 0, f"WINDOW({window}) mixes months or years with days or hours; use one unit"
             )
+        # Literals (integers from the parser), so the bucket is the same text wherever it
+        # repeats: SELECT, GROUP BY, ORDER BY.
         if window.months:
-            return self.dialect.month_bucket(self.param(window.months), ts)
-        return self.dialect.bucket(self.param(window.fixed), ts, _WEEK_ORIGIN)
+            return self.dialect.month_bucket(window.months, ts)
+        return self.dialect.bucket(self.dialect.interval(window.fixed), ts, _WEEK_ORIGIN)
 
     # -- the message rows ------------------------------------------------------------
     def _source(self, telemetry: list[Resolved]) -> str:

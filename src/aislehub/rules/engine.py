@@ -288,8 +288,11 @@ class RulesEngine:
 
     # -- checkpoint ------------------------------------------------------------------
     async def _checkpoint(self, transitions: list[tuple[_Loaded, Transition]]) -> None:
-        changes, opened = await asyncio.to_thread(self._save, transitions)
-        self._committed = self._read_to
+        # The state's dump (~40 ms for 100 rules over 1,000 devices) runs on the loop: in a
+        # worker thread it waited for the GIL for up to half a second at saturation.
+        offset, blob = self._read_to, self._dump()
+        changes, opened = await asyncio.to_thread(self._save, offset, blob, transitions)
+        self._committed = offset
         await self._log.acknowledge(self.name, self._committed)  # after the commit only
         self._next_checkpoint = time.monotonic() + self.checkpoint_interval
         self.stats.checkpoints += 1
@@ -299,13 +302,12 @@ class RulesEngine:
             self.actions.submit(alert, outcomes)
 
     def _save(
-        self, transitions: list[tuple[_Loaded, Transition]]
+        self, offset: int, blob: bytes, transitions: list[tuple[_Loaded, Transition]]
     ) -> tuple[list[Opening | Resolution], list[tuple[Alert, list[ActionOutcome]]]]:
-        """Worker thread: the state's dump, then the alert changes (stamped now) and the
-        offset in one transaction."""
-        blob = self._dump()
+        """Worker thread: the alert changes (stamped now), the offset and the state in one
+        transaction."""
         changes = self._alert_changes(transitions)
-        return changes, self.rules.checkpoint(self.name, self._read_to, blob, changes)
+        return changes, self.rules.checkpoint(self.name, offset, blob, changes)
 
     def _dump(self) -> bytes:
         states = {

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from aislehub.api.deps import Caller
 from aislehub.models.elements import Telemetry
 from aislehub.models.modelset import ResolvedModel
+from aislehub.query.dialect import dialect_of
 from aislehub.store import schema
 
 __all__ = ["Tile", "fleet_figures", "inbox", "metric_names", "render_tiles", "telemetry_names"]
@@ -69,9 +70,13 @@ def _by_count(item: tuple[str, int]) -> tuple[int, str]:
 
 def messages_today(caller: Caller) -> int | None:
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    sql = "SELECT count(*) FROM messages WHERE app_id = ? AND ts >= ?"
     try:
-        _, rows = caller.telemetry.query(sql, [caller.app_id, midnight.replace(tzinfo=None)])
+        d = dialect_of(caller.telemetry)
+        sql, args = d.finish(
+            f"SELECT count(*) FROM messages WHERE app_id = {d.param(1)} AND ts >= {d.param(2)}",
+            [caller.app_id, d.timestamp(midnight)],
+        )
+        _, rows = caller.telemetry.query(sql, args)
     except Exception:  # a store that cannot run SQL here: the tile says "n/a"
         return None
     return int(rows[0][0])
@@ -121,13 +126,17 @@ def telemetry_names(model: ResolvedModel | None) -> list[str]:
 
 def metric_names(caller: Caller) -> list[str]:
     """Every numeric field the app's devices sent in the last 30 days (explorer's picker)."""
-    sql = (
-        "SELECT DISTINCT coalesce(component || '.', '') || name FROM telemetry_1m "
-        "WHERE app_id = ? AND module_id IS NULL AND minute >= ? ORDER BY 1 LIMIT 500"
-    )
-    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30)
+    since = datetime.now(UTC) - timedelta(days=30)
     try:
-        _, rows = caller.telemetry.query(sql, [caller.app_id, since])
+        d = dialect_of(caller.telemetry)
+        sql = (
+            "SELECT metric FROM (SELECT DISTINCT coalesce(component || '.', '') || name "
+            f"AS metric FROM telemetry_1m WHERE app_id = {d.param(1)} AND module_id IS NULL "
+            f"AND minute >= {d.param(2)}) AS names "
+            f"ORDER BY {d.order('metric', text=True)} LIMIT 500"
+        )
+        sql, args = d.finish(sql, [caller.app_id, d.timestamp(since)])
+        _, rows = caller.telemetry.query(sql, args)
     except Exception:
         return []
     return [r[0] for r in rows]

@@ -27,6 +27,7 @@ from aislehub.api.routes import properties as property_routes
 from aislehub.api.routes.explorer import explore, export_response
 from aislehub.errors import ApiError, NotFound
 from aislehub.query.device_filter import parse_device_filter
+from aislehub.query.dialect import Dialect, dialect_of
 from aislehub.store import schema
 from aislehub.store.device_filter_sql import filter_clause
 from aislehub.store.metadata import ApiToken
@@ -261,23 +262,27 @@ async def live(request: Request, device_id: str, session: SessionDep) -> Respons
     )
 
 
-_LIVE_SQL = (
-    "SELECT coalesce(component || '.', '') || name, epoch_ms(ts), value FROM telemetry_num "
-    "WHERE app_id = ? AND device_id = ? AND module_id IS NULL AND ts > ? "
-    "ORDER BY ts LIMIT 5000"
-)
+def _live_sql(d: Dialect) -> str:
+    """The device's numeric fields since a time, in the telemetry store's SQL."""
+    return (
+        f"SELECT coalesce(component || '.', '') || name, {d.epoch_ms('ts')}, value "
+        f"FROM telemetry_num WHERE app_id = {d.param(1)} AND device_id = {d.param(2)} "
+        f"AND module_id IS NULL AND ts > {d.param(3)} ORDER BY ts LIMIT 5000"
+    )
 
 
 async def _live_events(request: Request, caller: Caller, device_id: str) -> AsyncIterator[bytes]:
-    since = datetime.now(UTC).replace(tzinfo=None) - LIVE_WINDOW
+    since = datetime.now(UTC) - LIVE_WINDOW
     reader = caller.telemetry
+    d = dialect_of(reader)
     yield b"retry: 2000\n\n"
     while not await request.is_disconnected():
-        _, rows = await asyncio.to_thread(
-            reader.query, _LIVE_SQL, [caller.app_id, device_id, since]
-        )
+        sql, args = d.finish(_live_sql(d), [caller.app_id, device_id, d.timestamp(since)])
+        _, rows = await asyncio.to_thread(reader.query, sql, args)
         if rows:
-            since = datetime(1970, 1, 1) + timedelta(milliseconds=max(r[1] for r in rows))
+            since = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+                milliseconds=max(r[1] for r in rows)
+            )
             points = [{"name": n, "t": t, "v": v} for n, t, v in rows]
             yield b"data: " + orjson.dumps(points) + b"\n\n"
         else:

@@ -20,8 +20,8 @@ from pydantic import StrictStr
 
 from aislehub.api.deps import Caller, CallerDep
 from aislehub.api.models import Body
-from aislehub.query.iotc_properties import DeviceProperties, property_rows
 from aislehub.query.dialect import dialect_of
+from aislehub.query.iotc_properties import DeviceProperties, property_rows
 from aislehub.query.iotc_query import parse_query
 from aislehub.query.iotc_sql import PropertyPlan, QueryInvalid, TelemetryPlan, plan_query
 from aislehub.store.schema import devices
@@ -42,9 +42,7 @@ class QueryBody(Body):
 class SqlReader(Protocol):
     """The telemetry store's read-only statement runner."""
 
-    def query(
-        self, sql: str, params: list[Any] | dict[str, Any]
-    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+    def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
 
 @router.post(
@@ -73,7 +71,7 @@ async def _telemetry(caller: Caller, plan: TelemetryPlan) -> bytes:
     if not isinstance(reader, SqlReader):  # pragma: no cover - every store we ship has it
         raise RuntimeError("the telemetry store cannot run queries")
     # Both stores release the GIL while they work: off the event loop, as the other reads.
-    _, rows = await asyncio.to_thread(reader.query, plan.json_sql, plan.args())
+    _, rows = await asyncio.to_thread(reader.query, plan.json_sql, list(plan.params))
     return b'{"results":[' + ",".join(row[0] for row in rows).encode() + b"]}"
 
 
