@@ -271,3 +271,32 @@ def test_refuses_to_start_on_a_log_older_than_the_store(tmp_path: Path) -> None:
                 pass
 
     run(body)
+
+
+def test_writer_acknowledges_to_the_log_only_what_the_store_committed(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    async def body() -> None:
+        async with Pipeline(tmp_path, consumer_name="store-writer", batch_max=50) as p:
+            last = await p.publish([telemetry(i, mid=f"m{i}") for i in range(300)])
+            assert await p.writer.wait_stored(last, timeout=10)
+            assert await p.log.acknowledged("store-writer") == last == p.writer.stored_offset
+            failing = True
+            original = p.store.write_batch
+
+            def flaky(*args: Any) -> Any:
+                if failing:
+                    raise OSError("disk full")
+                return original(*args)
+
+            monkeypatch.setattr(p.store, "write_batch", flaky)
+            monkeypatch.setattr(consumer_module, "_RETRY_PAUSE", 0.05)
+            more = await p.publish([telemetry(i, mid=f"m{i}") for i in range(300, 400)])
+            await asyncio.sleep(0.3)  # read, but the store refuses it: not acknowledged
+            assert p.writer.stats.write_errors > 0
+            assert await p.log.acknowledged("store-writer") == last
+            failing = False
+            assert await p.writer.wait_stored(more, timeout=10)
+            assert await p.log.acknowledged("store-writer") == more
+
+    run(body)
