@@ -304,9 +304,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="explorer: skip the Chromium run")
     p.add_argument(
         "--backend",
-        choices=["embedded", "scale"],
+        choices=["embedded", "scale", "postgres"],
         default="embedded",
-        help="ingest: 'scale' also runs serve --workers on PostgreSQL + NATS, beside embedded",
+        help="ingest: 'scale' also runs serve --workers on PostgreSQL + NATS, beside embedded; "
+        "explorer: 'postgres' also runs the query on a PostgreSQL store, beside embedded",
     )
     p.add_argument("--workers", type=int, default=2, help="ingest --backend scale: processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -35,6 +35,8 @@ def _ingest(args: argparse.Namespace) -> int:
     from aislehub.bench.ingest import IngestOptions, run_ingest
     from aislehub.bench.report import render_json, render_table
 
+    if args.backend == "postgres":  # the explorer's: ingest compares the whole server
+        raise SystemExit("ingest: --backend is 'embedded' or 'scale'")
     if args.devices < 1 or args.seconds <= 0 or args.processes < 1 or args.window < 1:
         raise SystemExit("--devices, --seconds, --processes and --window must be positive")
     opts = IngestOptions(
@@ -110,12 +112,15 @@ def _explorer(args: argparse.Namespace) -> int:
 
     if args.devices < 1 or args.hours <= 0 or args.repeat < 1:
         raise SystemExit("--devices, --hours and --repeat must be positive")
+    if args.backend not in ("embedded", "postgres"):
+        raise SystemExit("explorer: --backend is 'embedded' or 'postgres'")
     opts = ExplorerOptions(
         devices=args.devices,
         hours=args.hours,
         repeat=args.repeat,
         chart_points=args.chart_points,
         browser=not args.no_browser,
+        backend=args.backend,
     )
     figures = run_explorer_bench(opts)
     print(render_json(figures) if args.json else render_explorer_table(figures), flush=True)

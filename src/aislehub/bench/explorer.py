@@ -17,7 +17,10 @@ Steps:
    Playwright in Debian's Chromium, and the explorer page opened on a shared URL of a raw
    chart over ``chart_points`` raw points (min/max downsampled per pixel): time from
    navigation start to uPlot's first draw, in the page's own clock, and its steps (page
-   and scripts, server, transfer, JSON parsing, drawing).
+   and scripts, server, transfer, JSON parsing, drawing);
+4. with ``backend="postgres"``: the same data in a fresh PostgreSQL database and the same
+   query timed there beside hand-written PostgreSQL SQL
+   (:mod:`aislehub.bench.explorer_postgres`), reported beside the embedded figures.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from aislehub.bench.explorer_postgres import (
+    hand_sql_postgres,
+    run_postgres_explorer,
+    say_to_stderr,
+)
+from aislehub.bench.scale import POSTGRES_ADMIN
 from aislehub.bench.stats import percentile
 from aislehub.explorer import parse_explorer_query, run_explorer_query
 from aislehub.settings import load_settings
@@ -60,6 +69,8 @@ class ExplorerOptions:
     paints: int = 5
     browser: bool = True
     verbose: bool = True
+    backend: str = "embedded"  # or "postgres": the embedded run, then PostgreSQL's
+    postgres_admin: str = POSTGRES_ADMIN  # where the PostgreSQL run creates its database
 
 
 def _say(opts: ExplorerOptions, text: str) -> None:
@@ -92,6 +103,19 @@ def _run_in(work: Path, opts: ExplorerOptions) -> dict[str, Any]:
     figures |= _time_queries(settings.telemetry_path, settings.metadata_url, app_id, opts)
     if opts.browser:
         figures |= _first_paint(data_dir, app_id, opts)
+    if opts.backend == "postgres":
+        figures["postgres"] = run_postgres_explorer(
+            opts.postgres_admin,
+            app_id,
+            settings.metadata_url,
+            opts.devices,
+            opts.hours,
+            DAY0,
+            opts.repeat,
+            hand_sql_postgres,
+            _cells,
+            say_to_stderr(opts.verbose),
+        )
     return figures
 
 
@@ -300,4 +324,19 @@ def render_explorer_table(figures: dict[str, Any]) -> str:
         )
         steps = ", ".join(f"{k} {v}" for k, v in figures["first_paint_steps_ms"].items())
         lines.append(f"          steps (ms, medians): {steps}")
+    if "postgres" in figures:
+        lines.extend(_postgres_lines(figures["postgres"]))
     return "\n".join(lines)
+
+
+def _postgres_lines(pg: dict[str, Any]) -> list[str]:
+    return [
+        "PostgreSQL (the same data and query, telemetry_1m day partition):",
+        f"data      {pg['rows']:,} rows, {pg['rollup_rows']:,} rollup rows "
+        f"({pg['raw_mb']:,} MB raw, {pg['rollup_mb']:,} MB rollup; "
+        f"generated in {pg['generate_s']} s)",
+        f"explorer  p50 {pg['explorer_p50_ms']} ms, p95 {pg['explorer_p95_ms']} ms (target < 1000)",
+        f"sql       hand-written on the same rollup: p50 {pg['sql_p50_ms']} ms, "
+        f"p95 {pg['sql_p95_ms']} ms",
+        f"ratio     {pg['ratio']} (same cells: {pg['same_cells']})",
+    ]

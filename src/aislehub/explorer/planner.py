@@ -260,12 +260,12 @@ class _Ranking:
         else:
             points = (
                 f"SELECT i, {d.epoch_ms('t')}, {rank}, NULL FROM part JOIN top USING (key) "
-                f"GROUP BY i, t UNION ALL "
+                f"WHERE {d.among('key', 'SELECT key FROM top')} GROUP BY i, t UNION ALL "
                 f"SELECT 0, {d.epoch_ms('t')}, {_FINAL[aggregation]}, NULL FROM other"
             )
         ctes.append(
-            f"other AS (SELECT t, {combine} FROM part WHERE key NOT IN (SELECT key FROM top) "
-            "GROUP BY t)"
+            f"other AS (SELECT t, {combine} FROM part "
+            f"WHERE {d.among('key', 'SELECT key FROM top', negate=True)} GROUP BY t)"
         )
         if extremes:
             ctes.append(

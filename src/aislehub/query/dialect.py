@@ -131,10 +131,15 @@ class Dialect:
         )
         return f"SELECT to_json(struct_pack({members}))::VARCHAR FROM (\n{sql}\n) AS q"
 
-    # -- ordering ------------------------------------------------------------------------
+    # -- ordering and sets ---------------------------------------------------------------
     def order(self, expr: str, descending: bool = False, text: bool = False) -> str:
         """``expr`` as an ORDER BY item: NULLs last either way, text by code point."""
         return expr + (" DESC" if descending else "")
+
+    def among(self, expr: str, subquery: str, negate: bool = False) -> str:
+        """Whether ``expr`` is (``negate``: is not) one of the few values ``subquery``
+        gives, computed in the same statement (no NULLs)."""
+        return f"{expr} {'NOT IN' if negate else 'IN'} ({subquery})"
 
 
 class DuckDB(Dialect):
@@ -233,6 +238,12 @@ class Postgres(Dialect):
     def order(self, expr: str, descending: bool = False, text: bool = False) -> str:
         collated = f'{expr} COLLATE "C"' if text else expr
         return collated + (" DESC NULLS LAST" if descending else " NULLS LAST")
+
+    def among(self, expr: str, subquery: str, negate: bool = False) -> str:
+        # An array built once (an InitPlan): ``= ANY`` becomes an index condition, and a
+        # parallel scan's workers get the array, where IN (subquery) over a CTE would
+        # keep the scan in one process.
+        return f"{expr} {'<> ALL' if negate else '= ANY'}(ARRAY({subquery}))"
 
 
 DIALECTS: dict[str, Dialect] = {"duckdb": DuckDB(), "postgres": Postgres()}
