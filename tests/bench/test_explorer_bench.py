@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aislehub.bench.explorer import ExplorerOptions, render_explorer_table, run_explorer_bench
+from tests.services import require_postgres
 
 
 def test_bench_explorer_smoke() -> None:
@@ -22,3 +23,26 @@ def test_bench_explorer_smoke() -> None:
         steps = figures["first_paint_steps_ms"]
         assert set(steps) == {"page", "dom_ready", "server", "transfer", "parse", "draw"}
     assert "ratio" in render_explorer_table(figures)
+
+
+def test_bench_explorer_postgres_smoke() -> None:
+    """``--backend postgres``: the embedded figures and PostgreSQL's, from the same data."""
+    admin = require_postgres().render_as_string(hide_password=False)
+    opts = ExplorerOptions(
+        devices=12,
+        hours=0.5,
+        repeat=2,
+        browser=False,
+        verbose=False,
+        backend="postgres",
+        postgres_admin=admin,
+    )
+    figures = run_explorer_bench(opts)
+    pg = figures["postgres"]
+    assert figures["same_cells"] and pg["same_cells"]
+    assert pg["rows"] == figures["rows"] == 12 * 1800 and pg["rollup_rows"] == 12 * 30
+    assert pg["cells"] == figures["cells"] == 11 * 30 + 11 + 1
+    assert pg["explorer_p50_ms"] > 0 and pg["ratio"] > 0
+    assert "telemetry_1m" in pg["plan"]
+    table = render_explorer_table(figures)
+    assert "PostgreSQL" in table and table.count("ratio") == 2
