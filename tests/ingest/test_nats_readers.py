@@ -255,15 +255,27 @@ def test_a_killed_store_writer_resumes_on_a_new_log_storing_each_message_once(
                 assert proc.stdout is not None
                 assert await proc.stdout.readline() == b"ready\n"
                 sent, acked_at_kill, killed_after = 0, -1, -1
+
+                async def floor() -> int:
+                    info = await consumer_info(url, name, "store")
+                    return info.ack_floor.stream_seq if info.ack_floor else 0
+
                 while sent < len(records):  # a live stream; the writer dies in the middle
                     await asyncio.gather(*(log.append(r) for r in records[sent : sent + 300]))
                     sent += 300
-                    info = await consumer_info(url, name, "store")
-                    floor = info.ack_floor.stream_seq if info.ack_floor else 0
-                    if floor >= 3000 and acked_at_kill < 0:
+                    if acked_at_kill >= 0:
+                        continue
+                    # Kill once it has stored some; by half the stream at the latest (a slow
+                    # machine: wait for it there).
+                    deadline = time.monotonic() + (60 if sent >= len(records) // 2 else 0)
+                    while (acked := await floor()) < 2000:
+                        if time.monotonic() >= deadline:
+                            break
+                        await asyncio.sleep(0.05)
+                    if acked >= 2000:
                         proc.kill()  # SIGKILL
                         await proc.wait()
-                        acked_at_kill, killed_after = floor - 1, sent
+                        acked_at_kill, killed_after = acked - 1, sent
                     await asyncio.sleep(0.01)
             finally:
                 if proc.returncode is None:
