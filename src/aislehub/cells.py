@@ -41,7 +41,7 @@ __all__ = ["CellParts", "CellUnavailable", "Cells", "open_cell_log", "open_cell_
 log = logging.getLogger(__name__)
 
 # Starts a cell's rules engine over its log and writer; returns what closes it.
-RulesStarter = Callable[[str, IngestLog, StoreWriter], Awaitable["RulesService"]]
+RulesStarter = Callable[[str, IngestLog, StoreWriter | None], Awaitable["RulesService"]]
 WriterFactory = Callable[[IngestLog, "Telemetry"], StoreWriter]
 
 
@@ -69,7 +69,8 @@ def open_cell_log(settings: Settings, cell: Cell) -> IngestLog:
     if settings.nats_url:
         from aislehub.ingest.nats_log import NatsLog
 
-        return NatsLog(settings.nats_url, cell.stream, f"aislehub.{cell.stream}")
+        readers = ("store", f"rules@{cell.id}")  # held for even before they first read
+        return NatsLog(settings.nats_url, cell.stream, f"aislehub.{cell.stream}", readers=readers)
     return LocalLog(
         settings.data_dir / "cells" / cell.id / "log", commit_interval=settings.commit_interval
     )
@@ -192,8 +193,8 @@ class Cells:
         if self._writer_for is not None:
             parts.writer = self._writer_for(ingest_log, telemetry)
             await parts.writer.start()
-            if self._rules_for is not None:
-                parts.rules = await self._rules_for(cell.id, ingest_log, parts.writer)
+        if self._rules_for is not None:
+            parts.rules = await self._rules_for(cell.id, ingest_log, parts.writer)
         self._cells[cell.id] = parts
         self._failed.pop(cell.id, None)
         log.info("cell %s open: stream %s", cell.id, cell.stream)

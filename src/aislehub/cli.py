@@ -196,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         action="append",
-        help="what this process runs: gateway, ingest, api (repeatable or a comma list; "
+        help="what this process runs: gateway, ingest, api, rules (repeatable or a comma list; "
         "default all)",
     )
     p.add_argument(

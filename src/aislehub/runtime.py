@@ -92,13 +92,18 @@ def open_telemetry(settings: Settings) -> Telemetry:
     return DuckDBTelemetryStore(settings.telemetry_path)
 
 
+# The log's named readers (store writer, rules engine): JetStream holds records for each,
+# even before it first reads, so a reader in another process loses nothing.
+READERS = ("store", "rules")
+
+
 def open_ingest_log(settings: Settings) -> IngestLog:
     """The local segmented log, or a JetStream stream when ``nats_url`` is set."""
     if settings.nats_url:
         from aislehub.ingest.nats_log import NatsLog
 
         stream = settings.nats_stream
-        return NatsLog(settings.nats_url, stream, f"aislehub.{stream}")
+        return NatsLog(settings.nats_url, stream, f"aislehub.{stream}", readers=READERS)
     return LocalLog(settings.log_dir, commit_interval=settings.commit_interval)
 
 
@@ -124,7 +129,9 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         _writer_gauges(metrics, writer)
     jobs = JobService(store, hub.templates, hub, timeouts=timeouts_from(settings.extra))
 
-    async def cell_rules(cell_id: str, log: IngestLog, cell_writer: StoreWriter) -> RulesService:
+    async def cell_rules(
+        cell_id: str, log: IngestLog, cell_writer: StoreWriter | None
+    ) -> RulesService:
         name = f"rules@{cell_id}"
         return await start_rules(settings, store, hub, log, cell_writer, metrics, jobs, name)
 
@@ -134,7 +141,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         store,
         CellParts(DEFAULT_CELL, ingest_log, telemetry, writer),
         writer_for=functools.partial(_store_writer, store, hub) if writer is not None else None,
-        rules_for=cell_rules if writer is not None else None,
+        rules_for=cell_rules if "rules" in roles else None,
     )
     ctx = GatewayContext(settings, hub, ingest_log, metrics, log_for=cells.log_for)
     gateway = None
@@ -156,7 +163,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         cast(FastAPI, api.config.app).state.jobs = jobs
     # The rules engine: the log's second consumer, beside the store writer (rules/service.py).
     rules = None
-    if writer is not None:
+    if "rules" in roles:
         rules = await start_rules(settings, store, hub, ingest_log, writer, metrics, jobs)
     # The anomaly monitor reads what the store writer stored (DuckDB only): same process.
     anomalies = None

@@ -19,7 +19,7 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 # What one process runs (docs/operations-scale-out.md): device listeners and their links,
 # the store writer (the telemetry consumer, one per deployment), the REST API.
-ROLES = ("gateway", "ingest", "api")
+ROLES = ("gateway", "ingest", "api", "rules")
 
 
 @dataclass(frozen=True, slots=True)

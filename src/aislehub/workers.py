@@ -32,11 +32,11 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
-from aislehub.settings import Settings
+from aislehub.settings import ROLES, Settings
 
 __all__ = ["SINGLE_ROLES", "refusal", "supervise", "worker_roles"]
 
-SINGLE_ROLES = frozenset({"ingest"})  # one process per deployment runs these
+SINGLE_ROLES = frozenset({"ingest", "rules"})  # one process per deployment runs these
 READY_TIMEOUT = 120.0  # seconds for a worker to print "ready" (migrations, stream creation)
 RESTART_PAUSE = 1.0  # seconds before a crashed worker is started again
 POLL = 0.2
@@ -44,6 +44,12 @@ POLL = 0.2
 
 def refusal(settings: Settings) -> str | None:
     """Why ``settings`` cannot run several workers; None when they can."""
+    if not settings.scale_out and settings.role_set != frozenset(ROLES):
+        return (
+            "--role needs the scale-out engines: on the embedded ones (local log, DuckDB, "
+            "SQLite) one process runs every role. Set metadata_database, telemetry_database "
+            "and nats_url (docs/operations-scale-out.md)."
+        )
     if settings.workers <= 1 or settings.scale_out:
         return None
     return (

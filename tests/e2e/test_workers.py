@@ -263,3 +263,37 @@ def test_kill9_of_a_gateway_process_under_load_loses_and_duplicates_nothing(
     stored = _stored_ids(cluster)
     assert len(stored) == len(set(stored)), "a message id was stored twice"
     assert invoke(survivor, ids[0], "ping", None).status_code == 404  # its link died with it
+
+
+def test_rules_in_a_process_of_their_own(cluster: Cluster) -> None:
+    """``--role rules`` alone: the engine reads the stream as its named reader, opens the
+    alert, and its command action reaches the device through the process holding it."""
+    from tests.e2e.test_rules import TEMPLATE, alerts, cooler_template, put_rule
+
+    gateway = cluster.server(cluster.hosts[0], "gateway,ingest,api")
+    rules = cluster.server(cluster.hosts[1], "rules")
+    start_all(gateway, rules)
+    with gateway.client() as api:
+        assert api.put(f"/deviceTemplates/{TEMPLATE}", json=cooler_template()).status_code == 200
+        assert api.put("/devices/cooler-r", json={"template": TEMPLATE}).status_code == 200
+        key = api.get("/devices/cooler-r/credentials").json()["symmetricKey"]["primaryKey"]
+    hot = {"type": "telemetry", "field": "temperature", "operator": ">", "value": 8}
+    put_rule(gateway, "too-warm", [hot], actions=[{"type": "command", "name": "defrost"}])
+    device = SdkDevice(cluster, cluster.hosts[0], "cooler-r", key)
+    called: queue.Queue[str] = queue.Queue()
+
+    def on_method(request: Any) -> None:
+        called.put(request.name)
+        device.client.send_method_response(
+            MethodResponse.create_from_method_request(request, 200, {})
+        )
+
+    device.client.on_method_request_received = on_method
+    try:
+        time.sleep(1.0)  # the rule reaches the engine's process (it polls every 0.25 s)
+        device.client.send_message(Message(json.dumps({"temperature": 12.5})))
+        opened = wait_until(lambda: alerts(gateway, rule="too-warm"), timeout=20)
+        assert opened[0]["device"] == "cooler-r" and opened[0]["state"] == "open"
+        assert called.get(timeout=20) == "defrost"
+    finally:
+        device.client.shutdown()

@@ -123,7 +123,7 @@ async def _run_command(hub: DeviceHub, device: Device, item: Json, timeouts: Tim
     method = f"{component}*{name}" if component else name
     request: Any = item.get("value")
     try:
-        result = await hub.methods.invoke(
+        result = await hub.invoke_method(  # here, or in the process holding the device
             (device.app_id, device.id, ""),
             method,
             request,

@@ -207,7 +207,7 @@ class ActionRunner:
             raise ActionFailed("no device hub in this process")
         name = spec["name"] if not spec.get("component") else f"{spec['component']}*{spec['name']}"
         key = (alert.app_id, alert.device_id, "")
-        result = await self._hub.methods.invoke(
+        result = await self._hub.invoke_method(  # here, or in the process holding the device
             key, name, spec.get("request"), response_timeout=self.config.timeout
         )
         if result.status >= 400:

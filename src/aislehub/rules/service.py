@@ -30,17 +30,19 @@ __all__ = ["RulesService", "start_rules"]
 class RulesService:
     engine: RulesEngine
     actions: ActionRunner
-    retention: LogRetention
-    retention_task: asyncio.Task[None]
+    retention: LogRetention | None  # None: the store writer runs in another process
+    retention_task: asyncio.Task[None] | None
 
     async def close(self) -> None:
         """Engine first (it checkpoints), then the actions (pending ones stay recorded)."""
-        self.retention_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.retention_task
+        if self.retention_task is not None:
+            self.retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.retention_task
         await self.engine.close()
         await self.actions.close()
-        await self.retention.truncate()
+        if self.retention is not None:
+            await self.retention.truncate()
 
 
 def action_config(settings: Settings) -> ActionConfig:
@@ -58,19 +60,27 @@ async def start_rules(
     store: MetadataStore,
     hub: DeviceHub,
     log: IngestLog,
-    writer: StoreWriter,
+    writer: StoreWriter | None,
     metrics: Metrics,
     jobs: JobStarter | None = None,
     name: str = "rules",
 ) -> RulesService:
-    """``name`` keys the engine's checkpoint: one per log (``rules@<cell>`` per tenant cell)."""
+    """``name`` keys the engine's checkpoint and names it as the log's reader: one per log
+    (``rules@<cell>`` per tenant cell).
+
+    With the store writer in this process, retention here truncates below both; without it
+    (``--role rules`` on its own), the writer's process truncates, and the log keeps what
+    this named reader has not acknowledged (:meth:`IngestLog.acknowledge`)."""
     actions = ActionRunner(RuleStore(store.engine), hub, action_config(settings), jobs)
     await actions.start()
     engine = RulesEngine(log, store, actions, hub.templates.get, consumer_name=name)
     await engine.start()
-    writer.truncate_log = False
-    retention = LogRetention(log, [lambda: writer.stored_offset, lambda: engine.committed_offset])
-    task = asyncio.create_task(retention.run(), name=f"ingest log retention ({name})")
+    retention, task = None, None
+    if writer is not None:
+        writer.truncate_log = False
+        offsets = [lambda: writer.stored_offset, lambda: engine.committed_offset]
+        retention = LogRetention(log, offsets)
+        task = asyncio.create_task(retention.run(), name=f"ingest log retention ({name})")
     if name == "rules":  # the default cell's engine; other cells' lag is in their logs
         metrics.gauge("rules_lag_records", lambda: float(engine.lag))
         metrics.gauge("rules_loaded", lambda: float(engine.stats.rules))
