@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -124,6 +125,22 @@ def test_state_survives_a_dump_mid_window() -> None:
     again = rule(AVG)
     again.restore(load_state(blob).rules[("a/r", "fp")])
     assert edges(again.step(cols([0], [T0 + 3000], temp=[2]), T0 + 5000)) == [(0, 5000, True)]
+
+
+def test_state_checkpoints_of_the_npz_layout_still_load() -> None:
+    ev = rule(AVG)
+    ev.step(cols([0, 0], [T0 + 100, T0 + 200], temp=[20, 20]), T0 + 1000)
+    arrays = {"devices": np.frombuffer(b'[["a","d0"]]', np.uint8)}
+    arrays |= {f"a/r|fp|{name}": a for name, a in ev.state().items()}
+    out = io.BytesIO()
+    np.savez_compressed(out, allow_pickle=False, **arrays)
+    snapshot = load_state(out.getvalue())
+    assert snapshot.devices == [("a", "d0")]
+    new = load_state(dump_state([("a", "d0")], {("a/r", "fp"): ev.state()}))
+    assert snapshot.rules.keys() == new.rules.keys()
+    for name, array in new.rules[("a/r", "fp")].items():
+        assert np.array_equal(snapshot.rules[("a/r", "fp")][name], array)
+        assert array.dtype == snapshot.rules[("a/r", "fp")][name].dtype
 
 
 def test_haversine_500_metres() -> None:
