@@ -54,6 +54,7 @@ _SLICE = 1_000  # records decoded at a time (~5 ms) ...
 _TURN = 0.025  # ... until this long, then the event loop has a turn
 _RETRY_PAUSE = 1.0  # after a failed store write; the log retains the batch meanwhile
 _TRUNCATE_EVERY = 10.0  # seconds; deleting a segment is cheap but not free
+_IDLE_SYNC = 0.25  # seconds between catalog checks while the log is quiet
 
 
 @dataclass(slots=True)
@@ -97,6 +98,7 @@ class StoreWriter:
         # that the store failed to take is kept and offered again with the retried batch.
         self._catalog = catalog
         self._unsynced: Catalog | None = None
+        self._idle_synced = 0.0  # monotonic time of the last catalog check while idle
         self.name = consumer_name
         self.batch_max = batch_max
         # Retention by this writer alone is only right while it is the log's only
@@ -169,6 +171,8 @@ class StoreWriter:
                 entries = await self._log.read(
                     read_to, self.batch_max, self.poll_interval, consumer=self.name
                 )
+                if not entries and writing is None:
+                    await self._sync_idle()
                 batch = await self._prepare_or_pause(entries) if entries else None
                 # The previous batch was being stored meanwhile; offsets commit in order.
                 if writing is not None and not await self._finish(writing):
@@ -232,14 +236,30 @@ class StoreWriter:
     def _submit(self, batch: TelemetryBatch, last: int) -> asyncio.Future[None]:
         return asyncio.get_running_loop().run_in_executor(None, self._store_batch, batch, last)
 
-    def _store_batch(self, batch: TelemetryBatch, last: int) -> None:
-        """Worker thread: rows and offset, atomically; DuckDB releases the GIL meanwhile."""
-        started = time.perf_counter()
+    async def _sync_idle(self) -> None:
+        """With no record to write, still give the store a changed catalog (a template
+        assigned a moment ago answers queries over what is stored), every so often."""
+        now = time.monotonic()
+        if self._catalog is None or now - self._idle_synced < _IDLE_SYNC:
+            return
+        self._idle_synced = now
+        try:
+            await asyncio.to_thread(self._sync_catalog)
+        except Exception as exc:  # kept in _unsynced: offered again with the next write
+            log.warning("store writer %s: catalog not synced yet: %s", self.name, exc)
+
+    def _sync_catalog(self) -> None:
+        """Worker thread, never beside a batch write (they share the store's writer)."""
         if self._catalog is not None and (fresh := self._catalog()) is not None:
             self._unsynced = fresh
         if self._unsynced is not None:
             self._store.sync_catalog(self._unsynced)
             self._unsynced = None
+
+    def _store_batch(self, batch: TelemetryBatch, last: int) -> None:
+        """Worker thread: rows and offset, atomically; DuckDB releases the GIL meanwhile."""
+        started = time.perf_counter()
+        self._sync_catalog()
         counts = self._store.write_batch(self.name, batch, last)
         if counts is not None:
             self.stats.decode.add(counts)
