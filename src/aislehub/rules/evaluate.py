@@ -398,9 +398,11 @@ class RuleEvaluator:
 
     # -- event sources ---------------------------------------------------------------
     def _messages(self, cols: Columns, ev: _Events, ctx: _StepContext) -> None:
-        rows = self.member[cols.device]
-        if not rows.any():
+        member: Bools = self.member[cols.device]
+        if not member.any():
             return
+        # The usual case, every message's device a member: no copies of the batch.
+        rows: Bools | slice = slice(None) if member.all() else member
         dev, ts = cols.device[rows], cols.ts[rows]
         for k, cond in enumerate(self.rule.conditions):
             if isinstance(cond, TelemetryCondition):
@@ -417,7 +419,7 @@ class RuleEvaluator:
         k: int,
         cond: TelemetryCondition,
         cols: Columns,
-        rows: Bools,
+        rows: Bools | slice,
         dev: Ints,
         ts: Ints,
         ev: _Events,
@@ -429,11 +431,13 @@ class RuleEvaluator:
         has = ~np.isnan(values) if numeric else np.array([v is not None for v in values], bool)
         if not has.any():
             return
+        if not has.all():
+            dev, ts, values = dev[has], ts[has], values[has]
         if k in self.panes:
-            self.panes[k].add(dev[has], ts[has], values[has].astype(np.float64), ev, ctx)
+            self.panes[k].add(dev, ts, values.astype(np.float64, copy=False), ev, ctx)
         else:
-            truth = compare(values[has], cond.operator, cond.value)
-            d, t, tr = reduce_per_device(dev[has], ts[has], truth, self.size)
+            truth = compare(values, cond.operator, cond.value)
+            d, t, tr = reduce_per_device(dev, ts, truth, self.size)
             ev.add(d, t, k, tr)
 
     def _located(
@@ -441,7 +445,7 @@ class RuleEvaluator:
         k: int,
         cond: GeofenceCondition,
         cols: Columns,
-        rows: Bools,
+        rows: Bools | slice,
         dev: Ints,
         ts: Ints,
         ev: _Events,
