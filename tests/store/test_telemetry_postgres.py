@@ -5,11 +5,13 @@ writer beside readers. Each test gets its own database (``tests/services.py``)."
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -102,6 +104,43 @@ def test_rollup_per_minute_and_never_twice(store: PostgresTelemetryStore) -> Non
         ("c1", None, "temp", minute + timedelta(minutes=1), 1, 3.0, 3.0, 3.0),
         ("c2", None, "temp", minute, 1, 1.0, 1.0, 1.0),
     ]
+    # The hourly rollup is the minutes' folded per hour (NOW's minute may end an hour).
+    expected: dict[tuple[str, str, datetime], tuple[int, float, float, float]] = {}
+    for device, _, name, start, count, total, low, high in rows:
+        key = (device, name, start.replace(minute=0))
+        c, s, lo, hi = expected.get(key, (0, 0.0, math.inf, -math.inf))
+        expected[key] = (c + count, s + total, min(lo, low), max(hi, high))
+    _, hours = store.query(
+        "SELECT device_id, name, hour, count, sum, min, max FROM telemetry_1h "
+        "ORDER BY device_id, name, hour",
+        [],
+    )
+    assert hours == [(*key, *value) for key, value in sorted(expected.items())]
+
+
+def test_a_rollup_table_added_later_gets_the_known_days(url: str) -> None:
+    """A database whose day partitions predate ``telemetry_1h`` gets its partitions for
+    those days when a store opens it, and batches of those days are written."""
+    first = PostgresTelemetryStore(url)
+    day = (NOW - timedelta(days=3)).date()
+    first.create_partitions(day, day)
+    first.close()
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("DROP TABLE telemetry_1h")  # as made by a store before the hourly rollup
+        conn.execute(
+            "CREATE TABLE telemetry_1h (app_id text NOT NULL, device_id text NOT NULL, "
+            "module_id text, component text, name text NOT NULL, hour timestamptz NOT NULL, "
+            "count bigint NOT NULL, sum float8 NOT NULL, min float8 NOT NULL, "
+            "max float8 NOT NULL) PARTITION BY RANGE (hour)"
+        )
+    store = PostgresTelemetryStore(url)
+    try:
+        ts = NOW - timedelta(days=3)
+        assert store.write_batch("store", *Feed().batch(("d1", ts, {"x": 4}))) is not None
+        _, rows = store.query("SELECT hour, count, max FROM telemetry_1h", [])
+        assert rows == [(ts.replace(minute=0, second=0), 1, 4.0)]
+    finally:
+        store.close()
 
 
 def test_components_and_modules_roll_up_apart(store: PostgresTelemetryStore) -> None:

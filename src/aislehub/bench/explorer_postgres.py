@@ -8,8 +8,9 @@ Steps, after the embedded run (:mod:`aislehub.bench.explorer`) on the same insta
    happens) with the store's own schema (:class:`PostgresTelemetryStore` creates it, with
    the day's partitions), filled from ``generate_series``: the same devices × seconds of
    ``temperature`` as the embedded file, one hour per statement on two connections; each
-   statement also folds its rows into ``telemetry_1m`` with the ingest write's aggregation
-   (count, sum, min, max per device, field and minute), from its own ``RETURNING`` rows;
+   statement also folds its rows into ``telemetry_1m`` and ``telemetry_1h`` with the
+   ingest write's aggregation (count, sum, min, max per device, field and minute, and
+   hour), from its own ``RETURNING`` rows (chunks are whole hours: no row is upserted twice);
    then ``VACUUM ANALYZE`` (the work autovacuum does after a load, done at once);
 2. the same explorer query through the whole path (parse, plan for PostgreSQL, the store's
    reader pool, the columns aligned), alternately with the hand-written statement; medians,
@@ -50,9 +51,14 @@ WITH raw AS (
     FROM generate_series(%(first)s::int, %(last)s::int - 1) a(s),
         generate_series(0, %(devices)s::int - 1) b(d)
     RETURNING app_id, device_id, module_id, component, name, ts, value
+), minutes AS (
+    INSERT INTO telemetry_1m SELECT app_id, device_id, module_id, component, name,
+        date_bin('1 minute', ts, timestamptz 'epoch'), count(*), sum(value), min(value),
+        max(value)
+    FROM raw GROUP BY 1, 2, 3, 4, 5, 6
 )
-INSERT INTO telemetry_1m SELECT app_id, device_id, module_id, component, name,
-    date_bin('1 minute', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value)
+INSERT INTO telemetry_1h SELECT app_id, device_id, module_id, component, name,
+    date_bin('1 hour', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value)
 FROM raw GROUP BY 1, 2, 3, 4, 5, 6
 """
 
@@ -145,6 +151,7 @@ def _fill(
         raise failures[0]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE) telemetry_1m")
+        conn.execute("VACUUM (ANALYZE) telemetry_1h")
         conn.execute("VACUUM (ANALYZE) telemetry_num")
         rows = conn.execute("SELECT count(*) FROM telemetry_num").fetchone()
         rollup = conn.execute("SELECT count(*) FROM telemetry_1m").fetchone()
@@ -168,9 +175,15 @@ def _sizes(url: str) -> dict[str, Any]:
             "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
             ["telemetry_1m"],
         ).fetchall()
+        hourly = conn.execute(
+            "SELECT pg_total_relation_size(c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            ["telemetry_1h"],
+        ).fetchall()
     return {
         "raw_mb": round(sum(int(r[0]) for r in found) / 2**20),
         "rollup_mb": round(sum(int(r[0]) for r in rollup) / 2**20),
+        "rollup_1h_mb": round(sum(int(r[0]) for r in hourly) / 2**20, 1),
     }
 
 

@@ -40,6 +40,7 @@ partitions through ``(app_id, device_id, name, ts)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,7 +139,10 @@ def plan_explorer_query(
     scope: ResolvedScope,
     split: ResolvedSplit,
     dialect: str = "duckdb",
+    hourly: bool = False,
 ) -> Plan:
+    """The statement for ``query`` in ``dialect``; ``hourly``: the store keeps
+    ``telemetry_1h`` too (grains of whole hours read it, and minute grains their totals)."""
     d = DIALECTS[dialect]
     start, end = align(query)
     p = _Params(d)
@@ -149,14 +153,20 @@ def plan_explorer_query(
         if query.component is None
         else f"r.component = {p.add(query.component)}"
     )
+    join, scoping = _join(split, p), _scope(scope, p, app)
+
+    def rows(table: str, time_col: str, low: str, high: str) -> str:
+        return (
+            f"FROM {table} r{join} WHERE r.app_id = {app} AND r.name = {name} AND {component} "
+            f"AND r.module_id IS NULL AND {time_col} >= {low} AND {time_col} < {high}{scoping}"
+        )
+
     rollup = uses_rollup(query)
-    time_col = "r.minute" if rollup else "r.ts"
-    source = (
-        f"FROM {'telemetry_1m' if rollup else 'telemetry_num'} r{_join(split, p)} "
-        f"WHERE r.app_id = {app} AND r.name = {name} AND {component} "
-        f"AND r.module_id IS NULL AND {time_col} >= {first} AND {time_col} < {last}"
-        f"{_scope(scope, p, app)}"
-    )
+    table, time_col = "telemetry_num", "r.ts"
+    if rollup:
+        by_hour = hourly and query.grain % _HOUR == timedelta(0)
+        table, time_col = ("telemetry_1h", "r.hour") if by_hour else ("telemetry_1m", "r.minute")
+    source = rows(table, time_col, first, last)
     scoped = len(p.values)  # the parameters the source's WHERE uses
     key = _key(split)
     limit = p.add(query.limit if split.kind != "none" else 1)
@@ -180,10 +190,9 @@ def plan_explorer_query(
         count, counted = p.finish(f"SELECT count(*) {source}", scoped)
         sql, params = p.finish(sql)
         return Plan(sql, params, "raw", start, end, width, count, counted)
-    if rollup and query.grain == timedelta(minutes=1):
-        bucket = "r.minute"  # the rollup's own bucket
-    else:
-        bucket = d.bucket(p.add(query.grain), time_col, ORIGIN)
+    own = {"r.minute": timedelta(minutes=1), "r.hour": _HOUR}.get(time_col)
+    # The rollup's own bucket where the grain is its width.
+    bucket = time_col if query.grain == own else d.bucket(p.add(query.grain), time_col, ORIGIN)
     if percentile:
         part = f"SELECT {key} AS key, {bucket} AS t, r.value {source}"
         agg = d.percentile("value", _PERCENTILES[query.aggregation])
@@ -192,13 +201,44 @@ def plan_explorer_query(
     elif rollup:  # read where it lies: the steps after it aggregate the partials again
         cols = ", ".join(f"r.{_ROLLUP_COLUMNS[c]} AS {c}" for c in _NEEDS[query.aggregation])
         part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source}"
-        sql = ranking.folded(part, False, query.aggregation)
+        totals = None
+        if hourly and time_col == "r.minute":
+            bounds = (start, end, first, last)
+            totals = _hourly_totals(bounds, p, rows, f"SELECT {key} AS key, {cols} ")
+        sql = ranking.folded(part, False, query.aggregation, totals=totals)
     else:  # raw points grouped once into partials, read by every later step
         cols = ", ".join(f"{_RAW_PARTIALS[c]} AS {c}" for c in _NEEDS[query.aggregation])
         part = f"SELECT {key} AS key, {bucket} AS t, {cols} {source} GROUP BY 1, 2"
         sql = ranking.folded(part, True, query.aggregation)
     sql, params = p.finish(sql)
     return Plan(sql, params, "rollup" if rollup else "raw", start, end, query.grain)
+
+
+_HOUR = timedelta(hours=1)
+
+
+def _hourly_totals(
+    bounds: tuple[datetime, datetime, str, str],
+    p: _Params,
+    rows: Callable[[str, str, str, str], str],
+    select: str,
+) -> str | None:
+    """The rows the keys' totals are folded from at a minute grain when the store keeps
+    ``telemetry_1h``: its rows for the whole hours of ``[start, end)``, the minutes' for
+    the partial hours at either end (a day: 24 rows a key, not 1,440); None when the range
+    holds no whole hour. ``bounds``: the range and its placeholders."""
+    start, end, first, last = bounds
+    whole = start + (-(start - ORIGIN) % _HOUR)  # the first hour boundary from start
+    stop = end - (end - ORIGIN) % _HOUR
+    if whole >= stop:
+        return None
+    low, high = p.add(p.dialect.timestamp(whole)), p.add(p.dialect.timestamp(stop))
+    parts = [select + rows("telemetry_1h", "r.hour", low, high)]
+    if start < whole:
+        parts.append(select + rows("telemetry_1m", "r.minute", first, low))
+    if stop < end:
+        parts.append(select + rows("telemetry_1m", "r.minute", high, last))
+    return " UNION ALL ".join(parts)
 
 
 # The partial columns each aggregation reads, where the rollup keeps them, how raw points
@@ -229,7 +269,12 @@ class _Ranking:
     limit: str
 
     def folded(
-        self, part: str, materialized: bool, aggregation: str, extremes: bool = False
+        self,
+        part: str,
+        materialized: bool,
+        aggregation: str,
+        extremes: bool = False,
+        totals: str | None = None,
     ) -> str:
         """Split, rank, limit and fold from partial aggregates, so the source is read once
         (``materialized``: raw points grouped into partials first) or only where each step
@@ -241,14 +286,16 @@ class _Ranking:
         lowest and highest point. Steps: ``keys``, each key's total; ``top``, the kept keys
         and their ranks; the kept keys' points; ``other``, every other key's partials
         combined per bucket, its points and, from those, its total; the number of keys
-        folded into it.
+        folded into it. ``totals``: rows of the same partials per key (no ``t``) that sum
+        to ``part``'s over the range, fewer of them (the hourly rollup), for the keys' totals.
         """
         d = self.d
         rank = _PARTIAL[aggregation]
         combine = ", ".join(f"{_COMBINE[c]} AS {c}" for c in _NEEDS[aggregation])
+        of = "part" if totals is None else f"({totals}) AS totals"
         ctes = [
             f"part AS {'MATERIALIZED' if materialized else 'NOT MATERIALIZED'} ({part})",
-            f"keys AS (SELECT key, {rank} AS total FROM part GROUP BY key)",
+            f"keys AS (SELECT key, {rank} AS total FROM {of} GROUP BY key)",
             self.top(),
         ]
         if extremes:

@@ -93,7 +93,8 @@ def run_explorer_query(
     scope = resolve_scope(query, app_id, store)
     split = resolve_split(query, app_id, store, scope)
     dialect = getattr(reader, "dialect", "duckdb")
-    plan = plan_explorer_query(query, app_id, scope, split, dialect)
+    hourly = "1h" in getattr(reader, "rollups", ())
+    plan = plan_explorer_query(query, app_id, scope, split, dialect, hourly)
     result = ExplorerResult(query, plan.source, plan.start, plan.end, plan.bucket)
     estimate = _estimate(query, plan, reader)
     if estimate > budget and not query.load_anyway:

@@ -2,10 +2,12 @@
 
 Same tables and columns as :mod:`aislehub.store.duckdb_telemetry` (``telemetry_num``,
 ``telemetry_val`` with ``jsonb`` values, ``telemetry_unmodeled``, ``messages``,
-``consumer_offsets``, ``device_catalog``, ``template_fields``), plus ``telemetry_1m``, a
-one-minute rollup of ``telemetry_num`` maintained by every batch.
+``consumer_offsets``, ``device_catalog``, ``template_fields``), plus ``telemetry_1m`` and
+``telemetry_1h``, one-minute and one-hour rollups of ``telemetry_num`` maintained by every
+batch (the explorer reads them; the hourly one gives a day's per-device totals from 24 rows
+a device, not 1,440).
 
-Partitions. ``messages``, the three field tables and ``telemetry_1m`` are partitioned by
+Partitions. ``messages``, the three field tables and the rollups are partitioned by
 range of their timestamp, one partition per UTC day (``<table>_pYYYYMMDD``). The store
 creates today's and the next ``ahead_days`` days' partitions when it opens, and before
 each batch those of any day the batch holds that has none yet (server timestamps are
@@ -27,8 +29,9 @@ A batch, in one transaction on the writer's connection:
    ``json_each`` (the value's text as sent, so ``1`` and ``1.0`` stay distinct for the
    integer checks), typed against the catalog exactly as DuckDB's ``_FITS`` does, into
    ``telemetry_num`` / ``telemetry_val`` / ``telemetry_unmodeled``, and the numeric rows
-   folded into ``telemetry_1m`` (count, sum, min, max per field and minute, upserted). A
-   replayed batch is refused by step 1, so the rollup never counts a batch twice.
+   folded into ``telemetry_1m`` and ``telemetry_1h`` (count, sum, min, max per field and
+   minute, and hour, upserted). A replayed batch is refused by step 1, so the rollups never
+   count a batch twice.
 
 Why orjson in Python and not a ``try_jsonb`` in PL/pgSQL: each call of a function with an
 exception block opens a subtransaction, which measured a little slower than orjson
@@ -79,12 +82,13 @@ __all__ = ["PARTITIONED_TABLES", "PostgresTelemetryStore"]
 _KEYS = "app_id text NOT NULL, device_id text NOT NULL, module_id text, component text"
 _FIELD_COLUMNS = f"{_KEYS}, name text NOT NULL, ts timestamptz NOT NULL"
 # Partitioned by day.
-PARTITIONED_TABLES = (  # by ``ts``; the rollup by its ``minute``
+PARTITIONED_TABLES = (  # by ``ts``; the rollups by their ``minute`` / ``hour``
     "messages",
     "telemetry_num",
     "telemetry_val",
     "telemetry_unmodeled",
     "telemetry_1m",
+    "telemetry_1h",
 )
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS telemetry_num (
@@ -101,6 +105,10 @@ CREATE TABLE IF NOT EXISTS telemetry_1m (
     {_KEYS}, name text NOT NULL, minute timestamptz NOT NULL, count bigint NOT NULL,
     sum double precision NOT NULL, min double precision NOT NULL,
     max double precision NOT NULL) PARTITION BY RANGE (minute);
+CREATE TABLE IF NOT EXISTS telemetry_1h (
+    {_KEYS}, name text NOT NULL, hour timestamptz NOT NULL, count bigint NOT NULL,
+    sum double precision NOT NULL, min double precision NOT NULL,
+    max double precision NOT NULL) PARTITION BY RANGE (hour);
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     consumer text PRIMARY KEY, log_offset bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS device_catalog (
@@ -123,6 +131,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS telemetry_1m_key ON telemetry_1m
 -- their minutes through this one. Its columns never change on the rollup's upserts, so
 -- those stay HOT updates where the page has room; one index entry per new minute row.
 CREATE INDEX IF NOT EXISTS telemetry_1m_device ON telemetry_1m (app_id, name, device_id, minute);
+CREATE UNIQUE INDEX IF NOT EXISTS telemetry_1h_key ON telemetry_1h
+    (app_id, name, hour, device_id, module_id, component) NULLS NOT DISTINCT;
+CREATE INDEX IF NOT EXISTS telemetry_1h_device ON telemetry_1h (app_id, name, device_id, hour);
 """
 # Schema changes and partition creation from several processes serialise on this lock.
 _DDL_LOCK = 0x61697368_74656C65  # "aishtele"
@@ -244,6 +255,16 @@ WITH m AS (
         FROM f WHERE dest = 'num') minutes
     GROUP BY app_id, device_id, module_id, component, name, minute_ms
     ON CONFLICT (app_id, name, minute, device_id, module_id, component) DO UPDATE SET
+        count = o.count + excluded.count, sum = o.sum + excluded.sum,
+        min = least(o.min, excluded.min), max = greatest(o.max, excluded.max)
+), h AS (
+    INSERT INTO telemetry_1h AS o SELECT app_id, device_id, module_id, component, name,
+        timestamptz 'epoch' + hour_ms * interval '1 millisecond',
+        count(*), sum(number), min(number), max(number)
+    FROM (SELECT *, ts_ms - ((ts_ms % 3600000) + 3600000) % 3600000 AS hour_ms
+        FROM f WHERE dest = 'num') hours
+    GROUP BY app_id, device_id, module_id, component, name, hour_ms
+    ON CONFLICT (app_id, name, hour, device_id, module_id, component) DO UPDATE SET
         count = o.count + excluded.count, sum = o.sum + excluded.sum,
         min = least(o.min, excluded.min), max = greatest(o.max, excluded.max)
 )
@@ -486,6 +507,7 @@ class PostgresTelemetryStore:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
                 conn.execute(_SCHEMA)
             self._load_days(conn)
+            self._complete_days(conn)
             self._ensure_days(conn, _days_ahead(ahead_days))
 
     # -- write side ------------------------------------------------------------------
@@ -620,6 +642,27 @@ class PostgresTelemetryStore:
         ).fetchall()
         self._days = {d for (name,) in rows if (d := _day_of_partition(name)) is not None}
 
+    def _complete_days(self, conn: psycopg.Connection[Any]) -> None:
+        """Each known day's partition of every table, those of a table the schema gained
+        since the day's were made (``telemetry_1h``) created now."""
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s)",
+            [list(PARTITIONED_TABLES)],
+        ).fetchall()
+        present = {name for (name,) in rows}
+        missing = [
+            (table, day)
+            for day in sorted(self._days)
+            for table in PARTITIONED_TABLES
+            if _partition_name(table, day) not in present
+        ]
+        if missing:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+                for table, day in missing:
+                    _create_partition(conn, table, day)
+
     def _ensure_days(self, conn: psycopg.Connection[Any], days: set[date]) -> None:
         missing = sorted(days - self._days)
         if not missing:
@@ -701,6 +744,7 @@ class PostgresTelemetryStore:
         ]
 
     dialect = "postgres"  # of the SQL that ``query`` runs (aislehub.query.dialect)
+    rollups = ("1m", "1h")  # the explorer's: telemetry_1m, telemetry_1h
 
     def query(
         self, statement: str, params: list[Any] | dict[str, Any]
