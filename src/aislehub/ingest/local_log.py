@@ -5,7 +5,9 @@ everything queued, frames it, writes it and fsyncs it, then hands the batch back
 event loop, which resolves its futures in order. While one batch is being synced the next
 one accumulates, so the number of fsyncs per second is bounded by the disk, not by the
 message rate; ``commit_interval`` additionally spaces commits so that a burst of
-single messages does not turn into a burst of tiny fsyncs.
+single messages does not turn into a burst of tiny fsyncs: the committer takes the queue
+once appends have paused for ``commit_interval`` (a burst goes in one commit), or
+``max_linger`` after the first record of a steady stream.
 
 The committer is a thread of its own rather than a task, so that taking the next batch
 never waits for a turn of the event loop: at saturation one turn of the gateway (reading
@@ -67,12 +69,14 @@ class LocalLog:
         directory: Path,
         segment_bytes: int = 64 * MiB,
         commit_interval: float = 0.002,
+        max_linger: float = 0.05,
         flush_bytes: int = 4 * MiB,
         tail_bytes: int = 32 * MiB,
     ) -> None:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self.commit_interval = commit_interval
+        self.max_linger = max_linger
         self.flush_bytes = flush_bytes  # commit at once, without waiting, above this
         self.stats = LogStats()
         self._tail = Tail(tail_bytes)
@@ -100,6 +104,7 @@ class LocalLog:
         # [acknowledged offset, offset their last read ended at].
         self._readers: dict[str, list[int]] = {}
         self._pending_since = 0.0  # wall clock at the first append of ``_pending``
+        self._last_append = 0.0  # monotonic clock at the last append
         self._syncing: deque[float] = deque()  # the same, of each batch taken, unpublished
 
     # -- lifecycle -------------------------------------------------------------------
@@ -177,6 +182,7 @@ class LocalLog:
             if not self._pending:
                 self._pending_since = time.time()
                 self._queued.notify()
+            self._last_append = time.monotonic()
             self._pending.append(record)
             self._futures.append(future)
             self._pending_bytes += len(record)
@@ -213,12 +219,24 @@ class LocalLog:
             self._queued.wait()
         if not self._pending:
             return None
-        # Space commits ``commit_interval`` apart unless the queue is already large.
+        # Until appends pause for ``commit_interval`` (this thread may wake in the middle
+        # of a burst the loop is appending), at most ``max_linger`` after the first, and
+        # ``commit_interval`` after the previous commit; at once when the queue is large.
+        # A pause is confirmed by waiting once more: the appender may only have been held
+        # up (a garbage collection, the OS scheduler) while holding the GIL.
+        first, seen = time.monotonic(), -1
         while not self._closing and self._pending_bytes < self.flush_bytes:
-            delay = last + self.commit_interval - time.monotonic()
-            if delay <= 0:
+            now = time.monotonic()
+            if now >= first + self.max_linger:
                 break
-            self._queued.wait(delay)
+            delay = max(last, self._last_append) + self.commit_interval - now
+            if delay > 0:
+                self._queued.wait(delay)
+                continue
+            if len(self._pending) == seen:
+                break
+            seen = len(self._pending)
+            self._queued.wait(0.001)
         records, futures = self._pending, self._futures
         self._syncing.append(self._pending_since)
         self._pending, self._futures, self._pending_bytes = [], [], 0
