@@ -30,7 +30,7 @@ def test_bench_explorer_postgres_smoke() -> None:
     admin = require_postgres().render_as_string(hide_password=False)
     opts = ExplorerOptions(
         devices=12,
-        hours=0.5,
+        hours=1.5,  # a whole hour: the keys' totals read the hourly rollup
         repeat=2,
         browser=False,
         verbose=False,
@@ -40,9 +40,9 @@ def test_bench_explorer_postgres_smoke() -> None:
     figures = run_explorer_bench(opts)
     pg = figures["postgres"]
     assert figures["same_cells"] and pg["same_cells"]
-    assert pg["rows"] == figures["rows"] == 12 * 1800 and pg["rollup_rows"] == 12 * 30
-    assert pg["cells"] == figures["cells"] == 11 * 30 + 11 + 1
+    assert pg["rows"] == figures["rows"] == 12 * 5400 and pg["rollup_rows"] == 12 * 90
+    assert pg["cells"] == figures["cells"] == 11 * 90 + 11 + 1
     assert pg["explorer_p50_ms"] > 0 and pg["ratio"] > 0
-    assert "telemetry_1m" in pg["plan"]
+    assert "telemetry_1m" in pg["plan"] and "telemetry_1h" in pg["plan"]
     table = render_explorer_table(figures)
     assert "PostgreSQL" in table and table.count("ratio") == 2

@@ -234,8 +234,9 @@ def _time(
 def _plan(store: PostgresTelemetryStore, app_id: str, day0: datetime, end: datetime) -> str:
     """PostgreSQL's plan for the explorer's statement: its nodes, one per line."""
     query = parse_explorer_query(_body(day0, end))
+    hourly = "1h" in store.rollups
     plan = plan_explorer_query(
-        query, app_id, ResolvedScope(), ResolvedSplit("device"), store.dialect
+        query, app_id, ResolvedScope(), ResolvedSplit("device"), store.dialect, hourly
     )
     _, rows = store.query("EXPLAIN (COSTS OFF) " + plan.sql, plan.params)
     return "\n".join(str(r[0]) for r in rows)

@@ -8,12 +8,15 @@ step reads more than it needs:
 1. ``part``: the metric's rows in range and scope, each with its split key and bucket.
    From ``telemetry_1m`` (count, sum, min, max per device, field and minute) when the
    grain is whole minutes and the aggregation is one of avg/min/max/sum/count, inlined
-   into each step below (so the kept keys reach the rollup's scan as a filter); from
+   into each step below (so the kept keys reach the rollup's scan as a filter), or from
+   ``telemetry_1h`` when the grain is whole hours and the store keeps it (PostgreSQL); from
    ``telemetry_num`` otherwise, grouped once into partials per key and bucket and
    materialized. A raw chart's ``part`` is its min/max pass: per key and pixel bucket the
    lowest and the highest point with their own timestamps (so a spike narrower than a
    pixel is still drawn), and count and sum for the ranking;
-2. ``keys``: each split key's total over the whole range, from the partials; ``top``: the
+2. ``keys``: each split key's total over the whole range, from the partials (with an
+   hourly rollup at a minute grain: from its whole hours and the edge minutes, 24 rows a
+   key and day instead of 1,440); ``top``: the
    keys ranked by it, highest or lowest first, ``limit`` of them kept with their rank;
 3. the series: each kept key's points, and every other key folded into one ``other``
    series, its partials combined per bucket, so an average of "other" is the average of

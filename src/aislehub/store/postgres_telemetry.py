@@ -133,7 +133,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS telemetry_1m_key ON telemetry_1m
 CREATE INDEX IF NOT EXISTS telemetry_1m_device ON telemetry_1m (app_id, name, device_id, minute);
 CREATE UNIQUE INDEX IF NOT EXISTS telemetry_1h_key ON telemetry_1h
     (app_id, name, hour, device_id, module_id, component) NULLS NOT DISTINCT;
-CREATE INDEX IF NOT EXISTS telemetry_1h_device ON telemetry_1h (app_id, name, device_id, hour);
 """
 # Schema changes and partition creation from several processes serialise on this lock.
 _DDL_LOCK = 0x61697368_74656C65  # "aishtele"
@@ -247,22 +246,25 @@ WITH m AS (
 ), u AS (
     INSERT INTO telemetry_unmodeled SELECT app_id, device_id, module_id, component, name,
         ts, value::jsonb, log_offset, dest FROM f WHERE dest IN ('unknown', 'mistyped')
+), minutes AS MATERIALIZED (
+    SELECT app_id, device_id, module_id, component, name, minute_ms,
+        count(*) AS count, sum(number) AS sum, min(number) AS min, max(number) AS max
+    FROM (SELECT *, ts_ms - ((ts_ms % 60000) + 60000) % 60000 AS minute_ms
+        FROM f WHERE dest = 'num') numbers
+    GROUP BY app_id, device_id, module_id, component, name, minute_ms
 ), r AS (
     INSERT INTO telemetry_1m AS o SELECT app_id, device_id, module_id, component, name,
-        timestamptz 'epoch' + minute_ms * interval '1 millisecond',
-        count(*), sum(number), min(number), max(number)
-    FROM (SELECT *, ts_ms - ((ts_ms % 60000) + 60000) % 60000 AS minute_ms
-        FROM f WHERE dest = 'num') minutes
-    GROUP BY app_id, device_id, module_id, component, name, minute_ms
+        timestamptz 'epoch' + minute_ms * interval '1 millisecond', count, sum, min, max
+    FROM minutes
     ON CONFLICT (app_id, name, minute, device_id, module_id, component) DO UPDATE SET
         count = o.count + excluded.count, sum = o.sum + excluded.sum,
         min = least(o.min, excluded.min), max = greatest(o.max, excluded.max)
-), h AS (
+), h AS (  -- folded from the batch's minutes, a few thousand rows, not from its fields
     INSERT INTO telemetry_1h AS o SELECT app_id, device_id, module_id, component, name,
         timestamptz 'epoch' + hour_ms * interval '1 millisecond',
-        count(*), sum(number), min(number), max(number)
-    FROM (SELECT *, ts_ms - ((ts_ms % 3600000) + 3600000) % 3600000 AS hour_ms
-        FROM f WHERE dest = 'num') hours
+        sum(count), sum(sum), min(min), max(max)
+    FROM (SELECT *, minute_ms - ((minute_ms % 3600000) + 3600000) % 3600000 AS hour_ms
+        FROM minutes) hours
     GROUP BY app_id, device_id, module_id, component, name, hour_ms
     ON CONFLICT (app_id, name, hour, device_id, module_id, component) DO UPDATE SET
         count = o.count + excluded.count, sum = o.sum + excluded.sum,
