@@ -9,20 +9,22 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aislehub.rules.evaluate import Columns, RuleEvaluator, Transition, haversine_m
+from aislehub.rules.evaluate import Columns, RuleEvaluator, Shared, Transition, Window, haversine_m
 from aislehub.rules.model import parse_rule
 from aislehub.rules.state import dump_state, load_state
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000  # a minute boundary
 
 
-def rule(*items: dict[str, Any], match: str = "all") -> RuleEvaluator:
+def rule(
+    *items: dict[str, Any], match: str = "all", shared: Shared | None = None, rule_id: str = "r"
+) -> RuleEvaluator:
     doc = {
-        "id": "r",
+        "id": rule_id,
         "target": {"template": "dtmi:t:x;1"},
         "conditions": {"match": match, "items": list(items)},
     }
-    ev = RuleEvaluator(parse_rule(doc), since_ms=T0)
+    ev = RuleEvaluator(parse_rule(doc), since_ms=T0, shared=shared)
     ev.set_members(np.ones(4, bool), T0)
     return ev
 
@@ -143,6 +145,76 @@ def test_state_checkpoints_of_the_npz_layout_still_load() -> None:
         assert array.dtype == snapshot.rules[("a/r", "fp")][name].dtype
 
 
+def test_rules_over_one_aggregate_share_its_window_and_keep_their_own_alerts() -> None:
+    shared = Shared()
+    warn, crit = rule(AVG, shared=shared, rule_id="warn"), rule({**AVG, "value": 15}, shared=shared)
+    assert len(shared.entries) == 1  # one window for both thresholds
+
+    def step(batch: Columns | None, wm: int) -> list[tuple[str, int, int, bool]]:
+        shared.step(batch, wm)
+        return [
+            (t.rule_id, *edge)
+            for ev in (warn, crit)
+            for t in ev.step(batch, wm)
+            for edge in edges([t])
+        ]
+
+    assert step(cols([0, 1], [T0 + 100, T0 + 200], temp=[20, 10]), T0 + 1000) == []
+    assert step(None, T0 + 5000) == [
+        ("warn", 0, 5000, True),
+        ("warn", 1, 5000, True),
+        ("r", 0, 5000, True),
+    ]
+    assert step(cols([0, 1], [T0 + 5100, T0 + 5200], temp=[10, 10]), T0 + 10_000) == [
+        ("r", 0, 10_000, False)
+    ]
+
+
+def test_hot_reload_keeps_the_shared_window_of_the_rules_left() -> None:
+    shared = Shared()
+    first = rule(AVG, shared=shared)
+    shared.step(cols([0], [T0 + 100], temp=[20]), T0 + 1000)
+    first.step(None, T0 + 1000)
+    edited = rule({**AVG, "value": 9}, shared=shared)  # the rule edited mid-window
+    first.close()
+    other = rule({**AVG, "window": "PT2S"}, shared=shared)  # another window: starts empty
+    assert len(shared.entries) == 2
+    shared.step(None, T0 + 5000)
+    assert edges(edited.step(None, T0 + 5000)) == [(0, 5000, True)]  # 20 before the edit counts
+    assert other.step(None, T0 + 5000) == []
+    edited.close(), other.close()
+    assert shared.entries == {} and shared.users == {}
+
+
+def test_per_message_rules_share_a_column_but_only_see_their_devices() -> None:
+    shared = Shared()
+    cond = {"type": "telemetry", "field": "temp", "operator": ">", "value": 5}
+    a, b = rule(cond, shared=shared, rule_id="a"), rule({**cond, "value": 8}, shared=shared)
+    a.set_members(np.array([True, True, False, False]), T0)
+    b.set_members(np.array([False, False, True, True]), T0)
+    assert len(shared.entries) == 1
+    batch = cols([0, 1, 2, 3], [T0 + 1, T0 + 2, T0 + 3, T0 + 4], temp=[6, 9, 6, 9])
+    shared.step(batch, T0 + 10)
+    assert edges(a.step(batch, T0 + 10)) == [(0, 1, True), (1, 2, True)]
+    assert edges(b.step(batch, T0 + 10)) == [(3, 4, True)]
+
+
+def test_a_rule_state_with_its_own_panes_fills_a_shared_window() -> None:
+    """A checkpoint from before windows were shared, or a rule's state alone."""
+    alone = rule(AVG)
+    alone.step(cols([0, 0], [T0 + 100, T0 + 200], temp=[20, 20]), T0 + 1000)
+    saved = load_state(dump_state([("a", "d0")], {("a/r", "fp"): alone.state()})).rules
+    assert "panes0.cnt" in saved[("a/r", "fp")]
+    shared = Shared()
+    again = rule(AVG, shared=shared)
+    again.restore(saved[("a/r", "fp")])
+    assert "panes0.cnt" not in again.state()  # the engine saves the shared window once
+    window = next(iter(shared.entries.values()))
+    assert isinstance(window, Window) and window.cnt[0].sum() == 2
+    shared.step(cols([0], [T0 + 3000], temp=[2]), T0 + 5000)
+    assert edges(again.step(None, T0 + 5000)) == [(0, 5000, True)]
+
+
 def test_haversine_500_metres() -> None:
     d = haversine_m(
         np.array([47.0]), np.array([8.0]), np.array([47.0 + 500 / 111_195]), np.array([8.0])
@@ -156,14 +228,18 @@ def test_haversine_500_metres() -> None:
     st.sampled_from(["avg", "min", "max", "sum", "count"]),
     st.sampled_from(["tumbling", "sliding"]),
     st.integers(1, 5),
+    st.booleans(),
 )
 def test_windows_match_a_direct_computation(
-    rows: list[tuple[int, int, float]], agg: str, kind: str, chunks: int
+    rows: list[tuple[int, int, float]], agg: str, kind: str, chunks: int, share: bool
 ) -> None:
-    """Whatever the batching, each device's window values equal the naive aggregate."""
+    """Whatever the batching, each device's window values equal the naive aggregate, for a
+    rule alone and for one sharing its window with another threshold."""
     rows = sorted(rows, key=lambda r: r[1])
     cond = {**AVG, "aggregation": agg, "windowType": kind, "operator": ">", "value": 0.0}
-    ev = rule(cond)
+    shared = Shared() if share else None
+    ev = rule(cond, shared=shared)
+    twin = rule({**cond, "value": 10.0}, shared=shared, rule_id="twin") if shared else None
     got: list[tuple[int, int, bool]] = []
     for part in np.array_split(np.arange(len(rows)), chunks):
         chunk = [rows[i] for i in part]
@@ -172,7 +248,13 @@ def test_windows_match_a_direct_computation(
             if chunk
             else None
         )
-        got += edges(ev.step(batch, T0 + (chunk[-1][1] if chunk else 0)))
+        wm = T0 + (chunk[-1][1] if chunk else 0)
+        if shared and twin:
+            shared.step(batch, wm)
+            twin.step(batch, wm)
+        got += edges(ev.step(batch, wm))
+    if shared and twin:
+        shared.step(None, T0 + 60_000)
     got += edges(ev.step(None, T0 + 60_000))
     assert sorted(got) == naive(rows, agg, kind)
 

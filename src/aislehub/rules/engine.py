@@ -47,7 +47,7 @@ from aislehub.ingest.log import IngestLog
 from aislehub.query.device_filter import parse_device_filter
 from aislehub.rules.actions import ActionRunner
 from aislehub.rules.batch import BatchDecoder, DeviceIndex
-from aislehub.rules.evaluate import RuleEvaluator, Transition, field_keys
+from aislehub.rules.evaluate import RuleEvaluator, Shared, Transition, field_keys
 from aislehub.rules.model import (
     GeofenceCondition,
     PropertyCondition,
@@ -70,6 +70,7 @@ __all__ = ["EngineStats", "RulesEngine"]
 
 log = logging.getLogger(__name__)
 RuleKey = tuple[str, str]  # (app, rule id)
+_WINDOWS = "~windows"  # the checkpoint's key for shared windows (rule keys are "app/id")
 # Seconds of evaluation on the event loop before the gateway gets a turn: each yield costs
 # the engine a whole gateway turn (up to ~0.5 s at saturation); 100 rules over a quarter
 # second of 1,000 devices' messages take ~0.1 s.
@@ -143,6 +144,7 @@ class RulesEngine:
         self._decoder = BatchDecoder(self.devices)
         self._properties = PropertyCache(store.engine)
         self._loaded: dict[RuleKey, _Loaded] = {}
+        self._shared = Shared()  # windows and columns the rules' conditions share
         self._restored: dict[tuple[str, str], dict[str, Any]] = {}
         self._read_to = -1
         self._committed = -1
@@ -178,7 +180,8 @@ class RulesEngine:
             snapshot = load_state(blob)
             for app, device in snapshot.devices:
                 self.devices.number(app, device)
-            self._restored = {k: dict(v) for k, v in snapshot.rules.items()}
+            self._restored = {k: dict(v) for k, v in snapshot.rules.items() if k[0] != _WINDOWS}
+            self._shared.saved = {k[1]: v for k, v in snapshot.rules.items() if k[0] == _WINDOWS}
             if offset > end:
                 log.warning(
                     "rules engine at offset %d, log ends at %d: resuming there", offset, end
@@ -186,6 +189,7 @@ class RulesEngine:
             self._read_to = min(offset, end)
         self._committed = self._read_to
         await self._reload(force=True)
+        self._shared.saved = {}  # a window first used later starts empty, not stale
         await self._checkpoint([])
         self._task = asyncio.create_task(self._run(), name=f"rules-engine:{self.name}")
         self._watcher = asyncio.create_task(self._watch(), name=f"rules-watcher:{self.name}")
@@ -264,6 +268,7 @@ class RulesEngine:
         props = {
             n: self._properties.get(k) for k in changed if (n := self.devices.find(*k)) is not None
         }
+        self._shared.step(cols, watermark)  # once, before the evaluators compare
         out: list[tuple[_Loaded, Transition]] = []
         turn = time.perf_counter()
         for loaded in list(self._loaded.values()):
@@ -345,6 +350,7 @@ class RulesEngine:
             (f"{k[0]}/{k[1]}", fingerprint(v.rule)): v.evaluator.state()
             for k, v in self._loaded.items()
         }
+        states |= {(_WINDOWS, key): w for key, w in self._shared.state().items()}
         return pack_state(list(self.devices.keys), states)
 
     def _alert_changes(
@@ -427,14 +433,18 @@ class RulesEngine:
         transitions: list[tuple[_Loaded, Transition]] = []
         for key in [k for k in self._loaded if k not in wanted]:  # deleted or disabled
             gone = self._loaded.pop(key)
+            gone.evaluator.close()
             for d in np.flatnonzero(gone.evaluator.active):
                 transitions.append((gone, Transition(gone.rule.id, int(d), self._now_ms(), False)))
         needs_props = set()
         for i, (key, (record, rule)) in enumerate(wanted.items()):
             current = self._loaded.get(key)
             if current is None or fingerprint(current.rule) != fingerprint(rule):
+                replaced = current
                 current = _Loaded(record, rule, self._evaluator(key, rule, active))
                 self._loaded[key] = current
+                if replaced is not None:  # after: a window both use keeps its panes
+                    replaced.evaluator.close()
             else:
                 current.record, current.rule = record, rule
                 current.evaluator.rule = rule
@@ -457,7 +467,7 @@ class RulesEngine:
     def _evaluator(
         self, key: RuleKey, rule: Rule, active: list[tuple[str, str, str]]
     ) -> RuleEvaluator:
-        evaluator = RuleEvaluator(rule, self._now_ms())
+        evaluator = RuleEvaluator(rule, self._now_ms(), self._shared)
         saved = self._restored.pop((f"{key[0]}/{key[1]}", fingerprint(rule)), None)
         evaluator.grow(len(self.devices))
         if saved is not None:

@@ -8,7 +8,10 @@ Each condition of a rule is a step function of time per device: ``truth[device, 
 - an aggregate: one event per device when a *pane* closes. Panes are aligned to the epoch;
   a tumbling window is one pane, a sliding window ten panes of a tenth of it, evaluated
   each time a pane closes (so a sliding window moves in steps of window/10). Pane state is
-  count, sum, min and max per device, so every aggregate is mergeable;
+  count and the sum, min or max per device, so every aggregate is mergeable. Rules whose
+  conditions aggregate the same field of the same target over the same window (warning and
+  critical thresholds, say) share one :class:`Window`: it folds each message once and
+  computes the aggregate once per close, and each rule compares it with its threshold;
 - a geofence over telemetry: one event per location message (haversine distance from the
   device's centre); over properties, one per property change;
 - a property condition: one event per property change;
@@ -17,8 +20,9 @@ Each condition of a rule is a step function of time per device: ``truth[device, 
 
 Events are sorted by (device, t), each condition's truth carried forward within a device,
 combined with all/any (unknown counts as false), and compared with the previous combined
-value: rising edges open alerts, falling edges resolve them. Python work is per pane, per
-property change and per transition, never per message.
+value: rising edges open alerts, falling edges resolve them. A step whose events only
+repeat the current truths (most steps of most rules) changes nothing and sorts nothing.
+Python work is per pane, per property change and per transition, never per message.
 
 Time: a pane closes when the *watermark* passes its end. The engine sets the watermark to
 the clock minus a grace period while it keeps up with the log, and to the newest message
@@ -28,6 +32,7 @@ evaluation did.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,10 +55,13 @@ from aislehub.rules.model import (
 
 __all__ = [
     "SLIDING_PANES",
+    "Column",
     "Columns",
     "FieldKey",
     "RuleEvaluator",
+    "Shared",
     "Transition",
+    "Window",
     "field_keys",
     "haversine_m",
 ]
@@ -176,17 +184,36 @@ def reduce_per_device(
 ) -> tuple[Ints, Ints, npt.NDArray[np.int8]]:
     """Per-message truths → at most two events per device: its first true message, and
     its last message. Flapping inside one batch (tens to hundreds of milliseconds) thus
-    collapses into one episode; everything else is kept. No sort, two scatters."""
-    n = len(dev)
-    index = np.arange(n)
-    last = np.full(size, -1, np.int64)
-    np.maximum.at(last, dev, index)
-    first_true = np.full(size, n, np.int64)
-    np.minimum.at(first_true, dev[truth], index[truth])
-    rows = np.concatenate([first_true[first_true < n], last[last >= 0]])
-    rows.sort()
-    rows = rows[np.r_[True, rows[1:] != rows[:-1]]] if len(rows) else rows
+    collapses into one episode; everything else is kept. No sort over the messages."""
+    rows = merge_rows(first_rows(dev, truth), last_rows(dev, size))
     return dev[rows], ts[rows], truth[rows].astype(np.int8)
+
+
+def first_rows(dev: Ints, truth: Bools) -> Ints:
+    """The row of each device's first true message (sorts only the true ones)."""
+    true = np.flatnonzero(truth)
+    if len(true) == 0:  # the usual case
+        return true
+    d = dev[true]
+    order = np.argsort(d, kind="stable")
+    d = d[order]
+    return np.sort(true[order][np.r_[True, d[1:] != d[:-1]]])
+
+
+def last_rows(dev: Ints, size: int) -> Ints:
+    """The row of each device's last message, ascending (one scatter)."""
+    last = np.full(size, -1, np.int64)
+    np.maximum.at(last, dev, np.arange(len(dev)))
+    return np.sort(last[last >= 0])
+
+
+def merge_rows(a: Ints, b: Ints) -> Ints:
+    """The union of two ascending row arrays, ascending."""
+    if len(a) == 0:
+        return b
+    rows = np.concatenate([a, b])
+    rows.sort()
+    return rows[np.r_[True, rows[1:] != rows[:-1]]]
 
 
 @dataclass(slots=True)
@@ -207,131 +234,221 @@ class _Events:
         self.truth.append(truth.astype(np.int8))
 
 
-class Panes:
-    """Count, sum, min and max per device and pane, for one aggregate condition."""
+class Window:
+    """Count plus the statistic the aggregation reads, per device and pane, for every
+    condition with the same signature (:func:`window_key`): rules that differ only in the
+    threshold (warning / critical) fold each message once and read the same aggregates.
 
-    def __init__(self, cond: TelemetryCondition, k: int) -> None:
+    Each :meth:`step` records the windows it closed, ``(end ms, counted, aggregate)`` per
+    device (NaN where empty), for the rules to compare against their thresholds.
+    """
+
+    def __init__(self, cond: TelemetryCondition) -> None:
         assert cond.window_ms is not None and cond.aggregation is not None
-        self.cond, self.k = cond, k
+        self.aggregation = cond.aggregation
+        self.key: FieldKey = (cond.field.component, cond.field.name, "num")
         self.n = SLIDING_PANES if cond.window_type == "sliding" else 1
         self.pane_ms = max(1, cond.window_ms // self.n)
         self.cur = -1  # the open pane (epoch ms // pane_ms); -1: none yet
         self.cnt = np.zeros((0, self.n), np.int64)
-        self.sum = np.zeros((0, self.n), np.float64)
-        self.min = np.full((0, self.n), np.inf)
-        self.max = np.full((0, self.n), -np.inf)
-        self.held = np.zeros(0, bool)  # the condition held at the last close, per device
+        self.stat = np.zeros((0, self.n), np.float64)  # sum, min or max per pane
+        self.closes: list[tuple[int, Bools, Floats]] = []  # this step's
         self.late = 0  # messages for panes already closed, dropped
+
+    @property
+    def _empty(self) -> float:
+        return {"min": np.inf, "max": -np.inf}.get(self.aggregation, 0.0)
 
     def grow(self, size: int) -> None:
         extra = size - len(self.cnt)
         if extra > 0:
             self.cnt = np.vstack([self.cnt, np.zeros((extra, self.n), np.int64)])
-            self.sum = np.vstack([self.sum, np.zeros((extra, self.n))])
-            self.min = np.vstack([self.min, np.full((extra, self.n), np.inf)])
-            self.max = np.vstack([self.max, np.full((extra, self.n), -np.inf)])
-            self.held = np.concatenate([self.held, np.zeros(extra, bool)])
+            self.stat = np.vstack([self.stat, np.full((extra, self.n), self._empty)])
 
-    def add(self, dev: Ints, ts: Ints, v: Floats, ev: _Events, ctx: _StepContext) -> None:
+    def step(self, cols: Columns | None, member: Bools, watermark_ms: int) -> None:
+        self.closes = []
+        if cols is not None and len(cols):
+            self.grow(len(member))
+            v = cols.values[self.key]
+            rows = member[cols.device] & ~np.isnan(v)
+            if rows.all():  # the usual case: no copies of the batch
+                self.add(cols.device, cols.ts, v)
+            elif rows.any():
+                self.add(cols.device[rows], cols.ts[rows], v[rows])
+        if self.cur >= 0:
+            self.advance(watermark_ms // self.pane_ms)
+
+    def add(self, dev: Ints, ts: Ints, v: Floats) -> None:
         pane = ts // self.pane_ms
         low, high = int(pane.min()), int(pane.max())
         if self.cur < 0:
             self.cur = low
         if low == high:  # the usual case: a batch spans less than a pane
-            self._pane(low, dev, v, ev, ctx)
+            self._pane(low, dev, v)
             return
         for p in np.unique(pane):
             rows = pane == p
-            self._pane(int(p), dev[rows], v[rows], ev, ctx)
+            self._pane(int(p), dev[rows], v[rows])
 
-    def _pane(self, p: int, dev: Ints, v: Floats, ev: _Events, ctx: _StepContext) -> None:
+    def _pane(self, p: int, dev: Ints, v: Floats) -> None:
         if p < self.cur:
             self.late += len(dev)
             return
-        self.advance(p, ev, ctx)
-        self._fold(dev, v, self.cur % self.n)
-
-    def _fold(self, d: Ints, x: Floats, s: int) -> None:
-        """Add values to pane slot ``s``: only the statistics the aggregation reads."""
-        size = len(self.cnt)
-        self.cnt[:, s] += np.bincount(d, minlength=size)
-        match self.cond.aggregation:
+        self.advance(p)
+        s, size = self.cur % self.n, len(self.cnt)
+        self.cnt[:, s] += np.bincount(dev, minlength=size)
+        match self.aggregation:
             case "avg" | "sum":
-                self.sum[:, s] += np.bincount(d, weights=x, minlength=size)
+                self.stat[:, s] += np.bincount(dev, weights=v, minlength=size)
             case "min":
-                np.minimum.at(self.min[:, s], d, x)
+                np.minimum.at(self.stat[:, s], dev, v)
             case "max":
-                np.maximum.at(self.max[:, s], d, x)
+                np.maximum.at(self.stat[:, s], dev, v)
 
-    def advance(self, to: int, ev: _Events, ctx: _StepContext) -> None:
-        """Close panes until ``to`` is the open one, evaluating the window at each close."""
+    def advance(self, to: int) -> None:
+        """Close panes until ``to`` is the open one, recording the window at each close."""
         while 0 <= self.cur < to:
-            self._evaluate(ev, ctx, (self.cur + 1) * self.pane_ms)
+            counted = self._close((self.cur + 1) * self.pane_ms)
             self.cur += 1
-            if not self.cnt.any() and not self.held.any():  # nothing can change: skip the gap
+            if not counted:  # until new data every close repeats this empty window: skip
                 self.cur = to
-            self._clear(self.cur % self.n)
+            s = self.cur % self.n
+            self.cnt[:, s], self.stat[:, s] = 0, self._empty
 
-    def _clear(self, s: int) -> None:
-        self.cnt[:, s], self.sum[:, s] = 0, 0.0
-        self.min[:, s], self.max[:, s] = np.inf, -np.inf
-
-    def _evaluate(self, ev: _Events, ctx: _StepContext, end_ms: int) -> None:
+    def _close(self, end_ms: int) -> bool:
         c = self.cnt.sum(axis=1)
-        dev = np.flatnonzero(ctx.member[: len(c)] & ((c > 0) | self.held))
-        if len(dev) == 0:
-            return
-        holds = compare(self.aggregate(dev, c[dev]), self.cond.operator, self.cond.value)
-        self.held[dev] = holds
-        ev.add(dev, end_ms, self.k, holds)
-
-    def aggregate(self, dev: Ints, count: Ints) -> Floats:
         with np.errstate(invalid="ignore", divide="ignore"):
-            match self.cond.aggregation:
+            match self.aggregation:
                 case "count":
-                    return count.astype(np.float64)
+                    value = c.astype(np.float64)
                 case "sum":
-                    return np.where(count > 0, self.sum[dev].sum(axis=1), np.nan)
+                    value = np.where(c > 0, self.stat.sum(axis=1), np.nan)
                 case "avg":
-                    return np.where(count > 0, self.sum[dev].sum(axis=1) / count, np.nan)
+                    value = np.where(c > 0, self.stat.sum(axis=1) / c, np.nan)
                 case "min":
-                    return np.where(count > 0, self.min[dev].min(axis=1), np.nan)
+                    value = np.where(c > 0, self.stat.min(axis=1), np.nan)
                 case _:
-                    return np.where(count > 0, self.max[dev].max(axis=1), np.nan)
+                    value = np.where(c > 0, self.stat.max(axis=1), np.nan)
+        counted = c > 0
+        self.closes.append((end_ms, counted, value))
+        return bool(counted.any())
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
-        """Count, the one statistic the aggregation reads, and what held (a checkpoint
-        carries every rule's panes, so only what is read is saved)."""
-        stat = {"avg": "sum", "sum": "sum", "min": "min", "max": "max"}.get(
-            self.cond.aggregation or ""
-        )
-        out = {"cur": np.array([self.cur], np.int64), "cnt": self.cnt, "held": self.held}
+        """The layout a rule's own panes were saved in (``panes<k>.*``, before sharing)."""
+        out: dict[str, npt.NDArray[Any]] = {"cur": np.array([self.cur], np.int64), "cnt": self.cnt}
+        stat = {"avg": "sum", "sum": "sum", "min": "min", "max": "max"}.get(self.aggregation)
         if stat is not None:
-            out[stat] = getattr(self, stat)
+            out[stat] = self.stat
         return out
 
     def restore(self, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
         if arrays["cnt"].shape[1] != self.n:
             return  # the window changed shape: start afresh
         self.cur = int(arrays["cur"][0])
-        self.cnt, self.held = arrays["cnt"].copy(), arrays["held"].copy()
-        size = len(self.cnt)
-        self.sum = arrays["sum"].copy() if "sum" in arrays else np.zeros((size, self.n))
-        self.min = arrays["min"].copy() if "min" in arrays else np.full((size, self.n), np.inf)
-        self.max = arrays["max"].copy() if "max" in arrays else np.full((size, self.n), -np.inf)
+        self.cnt = arrays["cnt"].copy()
+        stat = {"avg": "sum", "sum": "sum", "min": "min", "max": "max"}.get(self.aggregation)
+        if stat is not None and stat in arrays:
+            self.stat = arrays[stat].astype(np.float64, copy=True)
+        else:
+            self.stat = np.full(self.cnt.shape, self._empty)
 
 
-@dataclass(slots=True)
-class _StepContext:
-    member: Bools
-    truth: npt.NDArray[np.int8]
+class Column:
+    """One numeric or text field of the messages of a target's members, with each device's
+    last such message, once per step for every per-message condition on it."""
+
+    def __init__(self, key: FieldKey) -> None:
+        self.key = key
+        self.dev: Ints = np.zeros(0, np.int64)
+        self.ts: Ints = np.zeros(0, np.int64)
+        self.values: npt.NDArray[Any] = np.zeros(0)
+        self.last: Ints = np.zeros(0, np.int64)  # rows, ascending
+
+    def step(self, cols: Columns | None, member: Bools, watermark_ms: int) -> None:
+        self.dev = self.last = np.zeros(0, np.int64)
+        if cols is None or not len(cols):
+            return
+        values = cols.values[self.key]
+        has = ~np.isnan(values) if self.key[2] == "num" else _present(values)
+        rows = member[cols.device] & has
+        if rows.all():
+            self.dev, self.ts, self.values = cols.device, cols.ts, values
+        elif rows.any():
+            self.dev, self.ts, self.values = cols.device[rows], cols.ts[rows], values[rows]
+        else:
+            return
+        self.last = last_rows(self.dev, len(member))
+
+
+def _present(values: npt.NDArray[Any]) -> Bools:
+    return np.array([v is not None for v in values], bool)
+
+
+def window_key(target: object, cond: TelemetryCondition) -> str:
+    """What a window's panes depend on: the target (its device set), field, aggregation,
+    window length and type; not the operator or threshold."""
+    what = (target, cond.field, cond.aggregation, cond.window_ms, cond.window_type)
+    return hashlib.sha256(repr(what).encode()).hexdigest()[:16]
+
+
+class Shared:
+    """Windows and columns shared by the conditions of several rules, reference-counted by
+    the evaluators using them: a rule added, edited or removed (hot reload) takes or
+    releases its references, and a signature nobody uses any more is dropped, so a new one
+    starts empty. :meth:`step` feeds every entry once per batch, before the evaluators."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Window | Column] = {}
+        self.users: dict[str, list[RuleEvaluator]] = {}
+        self.saved: dict[str, Mapping[str, npt.NDArray[Any]]] = {}  # windows of a checkpoint
+
+    def window(self, user: RuleEvaluator, cond: TelemetryCondition) -> Window:
+        key = window_key(user.rule.target, cond)
+        if key not in self.entries:
+            self.entries[key] = window = Window(cond)
+            if (saved := self.saved.pop(key, None)) is not None:
+                window.restore(saved)
+        self.users.setdefault(key, []).append(user)
+        entry = self.entries[key]
+        assert isinstance(entry, Window)
+        return entry
+
+    def column(self, user: RuleEvaluator, field: FieldKey) -> Column:
+        key = repr((user.rule.target, field))
+        entry = self.entries.setdefault(key, Column(field))
+        self.users.setdefault(key, []).append(user)
+        assert isinstance(entry, Column)
+        return entry
+
+    def release(self, user: RuleEvaluator) -> None:
+        for key in list(self.users):
+            users = self.users[key] = [u for u in self.users[key] if u is not user]
+            if not users:
+                del self.users[key], self.entries[key]
+
+    def step(self, cols: Columns | None, watermark_ms: int) -> None:
+        size = int(cols.device.max()) + 1 if cols is not None and len(cols) else 0
+        for key, entry in self.entries.items():
+            users = self.users[key]
+            member = np.zeros(max([size, *(u.size for u in users)]), bool)
+            for u in users:  # the same target in every app: the union of their devices
+                member[: u.size] |= u.member
+            entry.step(cols, member, watermark_ms)
+
+    def state(self) -> dict[str, dict[str, npt.NDArray[Any]]]:
+        return {k: e.state() for k, e in self.entries.items() if isinstance(e, Window)}
 
 
 class RuleEvaluator:
     """The state of one rule over every device of the engine's device table."""
 
-    def __init__(self, rule: Rule, since_ms: int) -> None:
+    def __init__(self, rule: Rule, since_ms: int, shared: Shared | None = None) -> None:
+        """``shared``: the windows and columns of the engine's other rules, which the
+        engine steps once per batch before the evaluators; None: this rule's own, stepped
+        by :meth:`step` (a rule evaluated alone)."""
         self.rule = rule
+        self.own = shared is None
+        self.shared = Shared() if shared is None else shared
         self.since_ms = since_ms  # noData counts from here for devices never seen
         k = len(rule.conditions)
         self.truth = np.full((0, k), _UNKNOWN, np.int8)
@@ -340,11 +457,23 @@ class RuleEvaluator:
         self.last_seen = np.zeros(0, np.int64)  # -1: never
         self.location = np.full((0, 2), np.nan)  # the device's latest (lat, lon)
         self.center = np.full((0, 2), np.nan)  # its geofence centre (property-defined)
-        self.panes = {
-            i: Panes(c, i)
-            for i, c in enumerate(rule.conditions)
-            if isinstance(c, TelemetryCondition) and c.aggregation is not None
-        }
+        self.windows: dict[int, Window] = {}
+        self.held: dict[int, Bools] = {}  # per window: the condition held at its last close
+        self.columns: dict[int, Column] = {}
+        self.scans = any(
+            isinstance(c, GeofenceCondition | NoDataCondition) for c in rule.conditions
+        )
+        for k, c in enumerate(rule.conditions):
+            if isinstance(c, TelemetryCondition) and c.aggregation is not None:
+                self.windows[k] = self.shared.window(self, c)
+                self.held[k] = np.zeros(0, bool)
+            elif isinstance(c, TelemetryCondition):
+                kind = "num" if isinstance(c.value, float) else "text"
+                self.columns[k] = self.shared.column(self, (c.field.component, c.field.name, kind))
+
+    def close(self) -> None:
+        """Release the shared windows and columns (the rule was removed or replaced)."""
+        self.shared.release(self)
 
     @property
     def size(self) -> int:
@@ -361,8 +490,8 @@ class RuleEvaluator:
         self.last_seen = np.concatenate([self.last_seen, np.full(extra, -1, np.int64)])
         self.location = np.vstack([self.location, np.full((extra, 2), np.nan)])
         self.center = np.vstack([self.center, np.full((extra, 2), np.nan)])
-        for panes in self.panes.values():
-            panes.grow(size)
+        for k, held in self.held.items():
+            self.held[k] = np.concatenate([held, np.zeros(extra, bool)])
 
     def set_members(self, member: Bools, now_ms: int) -> list[Transition]:
         """New membership; devices that left while the rule held for them resolve."""
@@ -383,21 +512,25 @@ class RuleEvaluator:
     ) -> list[Transition]:
         """Feed a batch (or None), property changes by device, and move time to the watermark."""
         ev = _Events()
+        if self.own:
+            self.shared.step(cols, watermark_ms)
         if cols is not None and len(cols):
             self.grow(int(cols.device.max()) + 1)
-        ctx = _StepContext(self.member, self.truth)
-        if cols is not None and len(cols):
-            self._messages(cols, ev, ctx)
+            self._messages(cols, ev)
+        for k, column in self.columns.items():
+            self._compare(k, column, ev)
         if props:
             self._properties(props, watermark_ms, ev)
-        for panes in self.panes.values():
-            if panes.cur >= 0:
-                panes.advance(watermark_ms // panes.pane_ms, ev, ctx)
+        for k, window in self.windows.items():
+            self._windows(k, window, ev)
         self._silence(watermark_ms, ev)
         return self._combine(ev)
 
     # -- event sources ---------------------------------------------------------------
-    def _messages(self, cols: Columns, ev: _Events, ctx: _StepContext) -> None:
+    def _messages(self, cols: Columns, ev: _Events) -> None:
+        """Geofence and noData over the batch (telemetry: :meth:`_compare`, :meth:`_windows`)."""
+        if not self.scans:
+            return
         member: Bools = self.member[cols.device]
         if not member.any():
             return
@@ -405,40 +538,37 @@ class RuleEvaluator:
         rows: Bools | slice = slice(None) if member.all() else member
         dev, ts = cols.device[rows], cols.ts[rows]
         for k, cond in enumerate(self.rule.conditions):
-            if isinstance(cond, TelemetryCondition):
-                self._telemetry(k, cond, cols, rows, dev, ts, ev, ctx)
-            elif isinstance(cond, GeofenceCondition) and cond.source != "property":
+            if isinstance(cond, GeofenceCondition) and cond.source != "property":
                 self._located(k, cond, cols, rows, dev, ts, ev)
             elif isinstance(cond, NoDataCondition):
                 np.maximum.at(self.last_seen, dev, ts)
                 seen = np.flatnonzero(self.last_seen >= ts.min())
                 ev.add(seen, self.last_seen[seen], k, np.zeros(len(seen), np.int8))
 
-    def _telemetry(
-        self,
-        k: int,
-        cond: TelemetryCondition,
-        cols: Columns,
-        rows: Bools | slice,
-        dev: Ints,
-        ts: Ints,
-        ev: _Events,
-        ctx: _StepContext,
-    ) -> None:
-        numeric = isinstance(cond.value, float)
-        key = (cond.field.component, cond.field.name, "num" if numeric else "text")
-        values = cols.values[key][rows]
-        has = ~np.isnan(values) if numeric else np.array([v is not None for v in values], bool)
-        if not has.any():
+    def _compare(self, k: int, column: Column, ev: _Events) -> None:
+        """A per-message condition: each device's first message that satisfies it and its
+        last message (the latter shared by every rule on the column)."""
+        if len(column.dev) == 0:
             return
-        if not has.all():
-            dev, ts, values = dev[has], ts[has], values[has]
-        if k in self.panes:
-            self.panes[k].add(dev, ts, values.astype(np.float64, copy=False), ev, ctx)
-        else:
-            truth = compare(values, cond.operator, cond.value)
-            d, t, tr = reduce_per_device(dev, ts, truth, self.size)
-            ev.add(d, t, k, tr)
+        cond = self.rule.conditions[k]
+        assert isinstance(cond, TelemetryCondition)
+        truth = compare(column.values, cond.operator, cond.value)
+        rows = merge_rows(first_rows(column.dev, truth), column.last)
+        rows = rows[self.member[column.dev[rows]]]  # another app's devices share the column
+        ev.add(column.dev[rows], column.ts[rows], k, truth[rows])
+
+    def _windows(self, k: int, window: Window, ev: _Events) -> None:
+        """The windows closed this step, against this rule's threshold."""
+        cond = self.rule.conditions[k]
+        assert isinstance(cond, TelemetryCondition)
+        held = self.held[k]
+        for end_ms, counted, value in window.closes:
+            n = min(len(counted), self.size)
+            dev = np.flatnonzero(self.member[:n] & (counted[:n] | held[:n]))
+            if len(dev):
+                holds = compare(value[dev], cond.operator, cond.value)
+                held[dev] = holds
+                ev.add(dev, end_ms, k, holds)
 
     def _located(
         self,
@@ -539,7 +669,9 @@ class RuleEvaluator:
             return []
         dev, t = np.concatenate(ev.dev), np.concatenate(ev.t)
         k, val = np.concatenate(ev.k), np.concatenate(ev.truth)
-        order = np.lexsort((np.arange(len(dev)), t, dev))
+        if self._repeats(dev, k, val):
+            return []
+        order = np.lexsort((t, dev))  # stable: events at one time keep their order
         dev, t, k, val = dev[order], t[order], k[order], val[order]
         n, kk = len(dev), self.truth.shape[1]
         pos = np.arange(n)
@@ -564,6 +696,15 @@ class RuleEvaluator:
             for i in edges
         ]
 
+    def _repeats(self, dev: Ints, k: Ints, val: npt.NDArray[np.int8]) -> bool:
+        """Whether every event repeats its device's current truth, while the alert state
+        matches those truths: then nothing changes (most steps, most rules), no sort."""
+        if not (val == self.truth[dev, k]).all():
+            return False
+        held = self.truth[dev] == 1
+        held_all = held.all(axis=1) if self.rule.match == "all" else held.any(axis=1)
+        return bool((held_all == self.active[dev]).all())
+
     # -- persistence -----------------------------------------------------------------
     def state(self) -> dict[str, npt.NDArray[Any]]:
         out: dict[str, npt.NDArray[Any]] = {
@@ -576,8 +717,10 @@ class RuleEvaluator:
             out["last_seen"] = self.last_seen
         if GeofenceCondition in kinds:
             out["location"], out["center"] = self.location, self.center
-        for k, panes in self.panes.items():
-            out.update({f"panes{k}.{name}": a for name, a in panes.state().items()})
+        for k, window in self.windows.items():
+            out[f"panes{k}.held"] = self.held[k]
+            if self.own:  # else the engine saves each shared window once (Shared.state)
+                out.update({f"panes{k}.{name}": a for name, a in window.state().items()})
         return out
 
     def restore(self, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
@@ -593,12 +736,16 @@ class RuleEvaluator:
             self.location[:size] = arrays["location"]
             self.center[:size] = arrays["center"]
         self.since_ms = int(arrays["since"][0])
-        for k, panes in self.panes.items():
+        for k, window in self.windows.items():
             prefix = f"panes{k}."
             mine = {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)}
-            if mine:
-                panes.restore(mine)
-                panes.grow(self.size)
+            if "held" in mine:
+                held = mine["held"][: self.size]
+                self.held[k][: len(held)] = held
+            # A rule's own panes (its state alone, or a checkpoint from before windows were
+            # shared) fill a window nobody has fed yet; rules sharing it had the same panes.
+            if "cnt" in mine and window.cur < 0:
+                window.restore(mine)
 
 
 def _value(props: Mapping[str, Any], ref: FieldRef) -> Any:

@@ -7,6 +7,11 @@ shape) and the arrays' bytes one after the other. The fingerprint hashes what ev
 depends on (target, match, conditions): a rule edited in those starts afresh, one whose
 actions, severity or name changed keeps its windows.
 
+Windows shared by several rules' conditions are saved once, as ``~windows|<window key>|``
+arrays beside the rules (which keep what held at each window's last close, ``panes<k>.held``).
+A checkpoint from before windows were shared has every rule's panes (``panes<k>.cnt`` ...):
+the first rule restored on a window fills it, and the rules over one window had the same.
+
 Saving is two steps: :func:`pack_state` copies the arrays (a few milliseconds; on the event
 loop, while nothing changes them) and :func:`compress_state` compresses the copy (without
 the GIL: a worker thread's part). For 100 rules over 1,000 devices (5 MB of arrays) zstd
