@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,13 +58,11 @@ class FakeLink:
         return self.active_at
 
 
-class Telemetry(DuckDBTelemetryStore):
-    """The real telemetry store, in memory, with ``add`` to feed it one field at a time
-    (each call one message, through the store's batch write)."""
+class OneMessageWrites:
+    """``add``: feed a telemetry store one field at a time, each call one message through
+    the store's own batch write (mixed into the test stores of both engines)."""
 
-    def __init__(self) -> None:
-        super().__init__(":memory:", threads=1)
-        self.offset = -1
+    offset = -1
 
     def add(
         self,
@@ -81,7 +80,16 @@ class Telemetry(DuckDBTelemetryStore):
         record = TelemetryRecord(
             app_id, device_id, module_id, ms, props, orjson.dumps({name: value})
         )
-        self.write_batch("api-tests", decode_batch([(self.offset, record)]), self.offset)
+        self.write_batch(  # type: ignore[attr-defined]
+            "api-tests", decode_batch([(self.offset, record)]), self.offset
+        )
+
+
+class Telemetry(OneMessageWrites, DuckDBTelemetryStore):
+    """The real telemetry store, in memory."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:", threads=1)
 
 
 class Api:
@@ -178,33 +186,47 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-async def env(
+@asynccontextmanager
+async def open_env_over(
+    telemetry: Telemetry,
     tmp_path: Path,
     migrated_db: Path,
     app_for: Callable[[ApiContext], FastAPI],
 ) -> AsyncIterator[Env]:
+    """Two apps over a copy of the migrated metadata database and ``telemetry`` (closed
+    after)."""
     shutil.copyfile(migrated_db, tmp_path / "m.sqlite")
     store = MetadataStore(f"sqlite:///{tmp_path}/m.sqlite")
     store.create_app(App("app-a", "Contoso", "contoso", "0ne000000A1"))
     store.create_app(App("app-b", "Fabrikam", "fabrikam", "0ne000000B2"))
     metrics = Metrics()
     hub = DeviceHub(store, metrics, "localhost")
-    telemetry = Telemetry()
     ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
     transport = httpx.ASGITransport(app_for(ctx), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        yield Env(
-            store,
-            hub,
-            metrics,
-            telemetry,
-            client,
-            Api(client, make_token(store, "app-a")),
-            Api(client, make_token(store, "app-b")),
-        )
-    telemetry.close()
-    store.close()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            yield Env(
+                store,
+                hub,
+                metrics,
+                telemetry,
+                client,
+                Api(client, make_token(store, "app-a")),
+                Api(client, make_token(store, "app-b")),
+            )
+    finally:
+        telemetry.close()
+        store.close()
+
+
+@pytest.fixture
+async def env(
+    tmp_path: Path,
+    migrated_db: Path,
+    app_for: Callable[[ApiContext], FastAPI],
+) -> AsyncIterator[Env]:
+    async with open_env_over(Telemetry(), tmp_path, migrated_db, app_for) as opened:
+        yield opened
 
 
 @pytest.fixture

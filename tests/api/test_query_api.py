@@ -3,9 +3,7 @@ test on both) fed through their batch write."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,13 +19,10 @@ from aislehub.hub.catalog import build_catalog
 from aislehub.hub.hub import DeviceHub
 from aislehub.ingest.columns import decode_batch
 from aislehub.ingest.record import TelemetryRecord
-from aislehub.metrics import Metrics
-from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
-from aislehub.store.metadata import App, Device, MetadataStore, Twin
-from aislehub.store.postgres_telemetry import PostgresTelemetryStore
-from tests.api.conftest import BASE_URL, Api, make_token
+from aislehub.store.metadata import Device, MetadataStore, Twin
+from tests.api.conftest import Api, Telemetry
+from tests.api.stores import BACKENDS, open_env
 from tests.query.boiler import BOILER, OTHER, boiler_template
-from tests.services import postgres_database
 
 pytestmark = pytest.mark.anyio
 PREVIEW = "2022-10-31-preview"
@@ -38,7 +33,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 class QueryEnv:
     store: MetadataStore
     hub: DeviceHub
-    telemetry: DuckDBTelemetryStore | PostgresTelemetryStore
+    telemetry: Telemetry
     api: Api
     api_b: Api
     offset: int = 0
@@ -61,52 +56,17 @@ class QueryEnv:
         return await (api or self.api).post("/query", json={"query": text}, **kw)
 
 
-@contextlib.contextmanager
-def telemetry_store(backend: str) -> Iterator[DuckDBTelemetryStore | PostgresTelemetryStore]:
-    if backend == "duckdb":
-        with contextlib.closing(DuckDBTelemetryStore(":memory:", threads=1)) as duck:
-            yield duck
-        return
-    with postgres_database() as url, contextlib.closing(PostgresTelemetryStore(url)) as pg:
-        yield pg
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=BACKENDS)
 async def qenv(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     migrated_db: Path,
     app_for: Callable[[ApiContext], FastAPI],
 ) -> AsyncIterator[QueryEnv]:
-    with telemetry_store(request.param) as telemetry:
-        async for env in _qenv(telemetry, tmp_path, migrated_db, app_for):
-            yield env
-
-
-async def _qenv(
-    telemetry: DuckDBTelemetryStore | PostgresTelemetryStore,
-    tmp_path: Path,
-    migrated_db: Path,
-    app_for: Callable[[ApiContext], FastAPI],
-) -> AsyncIterator[QueryEnv]:
-    shutil.copyfile(migrated_db, tmp_path / "m.sqlite")
-    store = MetadataStore(f"sqlite:///{tmp_path}/m.sqlite")
-    store.create_app(App("app-a", "Contoso", "contoso", "0ne000000A1"))
-    store.create_app(App("app-b", "Fabrikam", "fabrikam", "0ne000000B2"))
-    metrics = Metrics()
-    hub = DeviceHub(store, metrics, "localhost")
-    ctx = ApiContext(store=store, hub=hub, telemetry=telemetry, metrics=metrics)
-    transport = httpx.ASGITransport(app_for(ctx), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        env = QueryEnv(
-            store,
-            hub,
-            telemetry,
-            Api(client, make_token(store, "app-a")),
-            Api(client, make_token(store, "app-b")),
-        )
+    async with open_env(request.param, tmp_path, migrated_db, app_for) as base:
+        env = QueryEnv(base.store, base.hub, base.telemetry, base.api, base.api_b)
         for app_id in ("app-a", "app-b"):
-            hub.templates.publish(app_id, BOILER, boiler_template())
+            base.hub.templates.publish(app_id, BOILER, boiler_template())
         env.device("app-a", "b1")
         env.device("app-a", "b2", simulated=True)
         env.device("app-b", "b1")
@@ -116,7 +76,6 @@ async def _qenv(
         env.send("app-a", "b2", timedelta(minutes=20), {"temperature": 30.0, "status": "hot"})
         env.send("app-b", "b1", timedelta(minutes=5), {"temperature": -7.0})
         yield env
-    store.close()
 
 
 def _iso(ago: timedelta) -> str:

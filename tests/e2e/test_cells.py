@@ -10,7 +10,6 @@ once it is back, B's writer stores what it missed, each message once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -23,9 +22,9 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from aislehub.ingest.nats_log import NatsLog
 from aislehub.protocol.sas import generate_sas_token
 from tests.e2e.test_plain_mqtt import create_device
+from tests.e2e.test_scale_engines import _delete_stream
 from tests.pg_cluster import PrivatePostgres, private_postgres
 from tests.servers import Server, aislehub, free_port, init_server, next_loopback, wait_until
 from tests.services import postgres_database, require_nats, unique_name
@@ -74,16 +73,6 @@ def _run(env: dict[str, str], *args: str) -> dict[str, object]:
         aislehub(*args), check=True, capture_output=True, timeout=60, env={**os.environ, **env}
     )
     return dict(json.loads(out.stdout))
-
-
-def _delete_stream(url: str, stream: str) -> None:
-    async def delete() -> None:
-        log = NatsLog(url, stream, f"aislehub.{stream}")
-        await log.start()
-        await log.delete_stream()
-        await log.close()
-
-    asyncio.run(delete())
 
 
 @pytest.fixture
