@@ -44,13 +44,11 @@ from aislehub.bench.explorer_postgres import (
     hand_sql_postgres,
     run_postgres_explorer,
     say_to_stderr,
+    time_explorer,
 )
 from aislehub.bench.scale import POSTGRES_ADMIN
-from aislehub.bench.stats import percentile
-from aislehub.explorer import parse_explorer_query, run_explorer_query
 from aislehub.settings import load_settings
 from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
-from aislehub.store.metadata import MetadataStore
 
 __all__ = ["ExplorerOptions", "render_explorer_table", "run_explorer_bench"]
 
@@ -194,37 +192,24 @@ def _time_queries(
     path: Path, metadata_url: str, app_id: str, opts: ExplorerOptions
 ) -> dict[str, Any]:
     store = DuckDBTelemetryStore(path, threads=2)
-    metadata = MetadataStore(metadata_url)
     end = DAY0 + timedelta(hours=opts.hours)
-    body = {"metric": "temperature", "aggregation": "max", "from": DAY0.isoformat(),
-            "to": end.isoformat(), "grain": "PT1M", "splitBy": "device", "limit": 10}  # fmt: skip
-    hand = _hand_sql(app_id, DAY0.replace(tzinfo=None), end.replace(tzinfo=None))
-    ours: list[float] = []
-    theirs: list[float] = []
     try:
-        for _ in range(opts.repeat):
-            t0 = time.perf_counter()
-            result = run_explorer_query(parse_explorer_query(body), app_id, metadata, store)
-            ours.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            _, rows = store.query(hand, [])
-            theirs.append(time.perf_counter() - t0)
-        cells = _cells(result)
-        hand_cells = {(t, s, float(v)) for t, s, v in rows}
+        figures = time_explorer(
+            store, metadata_url, app_id, DAY0, end, opts.repeat, _hand_sql_naive, _cells
+        )
     finally:
         store.close()
-        metadata.close()
-    p50, ref = statistics.median(ours), statistics.median(theirs)
-    _say(opts, f"explorer p50 {p50 * 1000:.0f} ms, hand-written {ref * 1000:.0f} ms")
-    return {
-        "explorer_p50_ms": round(p50 * 1000, 1),
-        "explorer_p95_ms": round((percentile(ours, 95) or 0.0) * 1000, 1),
-        "sql_p50_ms": round(ref * 1000, 1),
-        "sql_p95_ms": round((percentile(theirs, 95) or 0.0) * 1000, 1),
-        "ratio": round(p50 / ref, 2),
-        "cells": len(cells),
-        "same_cells": cells == hand_cells,
-    }
+    _say(
+        opts,
+        f"explorer p50 {figures['explorer_p50_ms']:.0f} ms, "
+        f"hand-written {figures['sql_p50_ms']:.0f} ms",
+    )
+    return figures
+
+
+def _hand_sql_naive(app_id: str, start: datetime, end: datetime) -> str:
+    """The DuckDB statement over naive UTC timestamps (its TIMESTAMP columns)."""
+    return _hand_sql(app_id, start.replace(tzinfo=None), end.replace(tzinfo=None))
 
 
 def _first_paint(data_dir: Path, app_id: str, opts: ExplorerOptions) -> dict[str, Any]:

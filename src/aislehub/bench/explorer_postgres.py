@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from aislehub.bench.stats import percentile
 from aislehub.explorer import parse_explorer_query, run_explorer_query
 from aislehub.explorer.planner import ResolvedScope, ResolvedSplit, plan_explorer_query
+from aislehub.store.duckdb_telemetry import DuckDBTelemetryStore
 from aislehub.store.metadata import MetadataStore
 from aislehub.store.postgres_telemetry import PostgresTelemetryStore
 
@@ -109,7 +110,9 @@ def run_postgres_explorer(
             }
             say(f"postgres: generated {rows:,} rows in {figures['generate_s']} s")
             figures |= _sizes(url)
-            figures |= _time(store, metadata_url, app_id, day0, end, repeat, hand_sql, cells)
+            figures |= time_explorer(
+                store, metadata_url, app_id, day0, end, repeat, hand_sql, cells
+            )
             figures["plan"] = _plan(store, app_id, day0, end)
             say(
                 f"postgres: explorer p50 {figures['explorer_p50_ms']} ms, "
@@ -192,8 +195,8 @@ def _body(day0: datetime, end: datetime) -> dict[str, Any]:
             "to": end.isoformat(), "grain": "PT1M", "splitBy": "device", "limit": 10}  # fmt: skip
 
 
-def _time(
-    store: PostgresTelemetryStore,
+def time_explorer(
+    store: DuckDBTelemetryStore | PostgresTelemetryStore,
     metadata_url: str,
     app_id: str,
     day0: datetime,
@@ -202,6 +205,8 @@ def _time(
     hand_sql: Callable[[str, datetime, datetime], str],
     cells: Callable[[Any], set[tuple[Any, ...]]],
 ) -> dict[str, Any]:
+    """The explorer query through the whole path and ``hand_sql``'s statement for the same
+    cells, timed alternately ``repeat`` times on ``store`` (either engine); their figures."""
     metadata = MetadataStore(metadata_url)
     body = _body(day0, end)
     hand = hand_sql(app_id, day0, end)
