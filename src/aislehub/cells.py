@@ -155,8 +155,10 @@ class Cells:
         """Close every cell but the default one (runtime.py closes that)."""
         for cell_id, parts in list(self._cells.items()):
             if cell_id != DEFAULT_CELL:
-                with contextlib.suppress(Exception):
+                try:
                     await parts.close()
+                except Exception:  # the other cells still close
+                    log.exception("closing cell %s failed", cell_id)
         self._cells = {DEFAULT_CELL: self.default}
 
     async def _sync(self) -> set[str]:
@@ -190,11 +192,17 @@ class Cells:
             self._note_failure(cell.id, f"its ingest log: {exc}")
             return
         parts = CellParts(cell.id, ingest_log, telemetry)
-        if self._writer_for is not None:
-            parts.writer = self._writer_for(ingest_log, telemetry)
-            await parts.writer.start()
-        if self._rules_for is not None:
-            parts.rules = await self._rules_for(cell.id, ingest_log, parts.writer)
+        try:
+            if self._writer_for is not None:
+                parts.writer = self._writer_for(ingest_log, telemetry)
+                await parts.writer.start()
+            if self._rules_for is not None:
+                parts.rules = await self._rules_for(cell.id, ingest_log, parts.writer)
+        except Exception as exc:  # release what opened, so the next sync starts clean
+            with contextlib.suppress(Exception):
+                await parts.close()
+            self._note_failure(cell.id, f"its consumers: {exc}")
+            return
         self._cells[cell.id] = parts
         self._failed.pop(cell.id, None)
         log.info("cell %s open: stream %s", cell.id, cell.stream)
