@@ -3,7 +3,11 @@
 What every ingest log does with named readers is in the conformance suite
 (tests/conformance/test_ingest_log.py); here what only JetStream has: the durable
 consumers as ``nats consumer info`` shows them, other log objects (processes) sharing the
-stream, and a store writer killed with SIGKILL mid-stream that resumes on a new log.
+stream, records batched into messages, and a store writer killed with SIGKILL mid-stream
+that resumes on a new log.
+
+``fill`` appends one record per message (each append awaited), so stream sequences and
+records correspond one to one where a test counts messages.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import nats
 import orjson
 from nats.js import api
 
+from aislehub.ingest import batches
 from aislehub.ingest.consumer import StoreWriter
 from aislehub.ingest.nats_log import NatsLog, durable_name
 from aislehub.ingest.record import TelemetryRecord, encode_record
@@ -69,8 +74,9 @@ async def first_seq(url: str, name: str) -> int:
         await nc.close()
 
 
-async def fill(log: NatsLog, count: int, size: int = 1) -> None:
-    await asyncio.gather(*(log.append(b"r%06d" % i * size) for i in range(count)))
+async def fill(log: NatsLog, count: int, size: int = 1) -> list[int]:
+    """``count`` records, one message each: their offsets."""
+    return [await log.append(b"r%06d" % i * size) for i in range(count)]
 
 
 def test_a_named_reader_is_a_durable_consumer_showing_its_ack_floor() -> None:
@@ -78,7 +84,7 @@ def test_a_named_reader_is_a_durable_consumer_showing_its_ack_floor() -> None:
         async with stream() as (url, name, new):
             log = new()
             await log.start()
-            await fill(log, 100)
+            at = await fill(log, 100)
             batch = await log.read(-1, 40, timeout=0, consumer="store")
             info = await consumer_info(url, name, "store")
             assert info.config.durable_name == "store"
@@ -90,11 +96,11 @@ def test_a_named_reader_is_a_durable_consumer_showing_its_ack_floor() -> None:
             assert info.ack_floor is not None and info.ack_floor.stream_seq == 40  # offset 39
             assert info.num_ack_pending == 0
             assert info.num_pending == 60  # left in the stream for this reader
-            assert await log.acknowledged("store") == 39
+            assert await log.acknowledged("store") == at[39]
             await log.close()
             # The consumer outlives the log object (a process); an anonymous reader's does not.
             assert (await consumer_info(url, name, "store")).ack_floor.stream_seq == 40  # type: ignore[union-attr]
-            assert await log_readers(new) == {"store": 39}
+            assert await log_readers(new) == {"store": at[39]}
 
     run(body)
 
@@ -113,35 +119,34 @@ def test_a_restarted_reader_resumes_through_its_consumer_and_its_own_offset_deci
         async with stream() as (url, name, new):
             first = new()
             await first.start()
-            await fill(first, 100)
+            at = await fill(first, 100)
             await first.read(-1, 50, timeout=0, consumer="store")
-            await first.acknowledge("store", 49)
+            await first.acknowledge("store", at[49])
             await first.close()
             created = (await consumer_info(url, name, "store")).created
 
             # Agreeing (acknowledged 49, resumes after 49): the same consumer goes on.
             second = new()
             await second.start()
-            assert [o for o, _ in await second.read(49, 10, timeout=0, consumer="store")] == list(
-                range(50, 60)
-            )
+            got = await second.read(at[49], 10, timeout=0, consumer="store")
+            assert [o for o, _ in got] == at[50:60]
             assert (await consumer_info(url, name, "store")).created == created
             await second.close()  # killed before the commit: 50..59 delivered, not acked
 
             # The store had committed 55 but the ack was lost: resume after 55, not 49 or 59.
             third = new()
             await third.start()
-            assert await third.acknowledged("store") == 49
-            got = await third.read(55, 10, timeout=0, consumer="store")
-            assert [o for o, _ in got] == list(range(56, 66))
-            assert await third.acknowledged("store") == 55
+            assert await third.acknowledged("store") == at[49]
+            got = await third.read(at[55], 10, timeout=0, consumer="store")
+            assert [o for o, _ in got] == at[56:66]
+            assert await third.acknowledged("store") == at[55]
             info = await consumer_info(url, name, "store")
             assert info.created != created and info.num_ack_pending == 10
             # Acknowledged ahead of the store (restored from an older backup): read again.
-            await third.acknowledge("store", 65)
-            got = await third.read(20, 5, timeout=0, consumer="store")
-            assert [o for o, _ in got] == list(range(21, 26))
-            assert await third.acknowledged("store") == 20
+            await third.acknowledge("store", at[65])
+            got = await third.read(at[20], 5, timeout=0, consumer="store")
+            assert [o for o, _ in got] == at[21:26]
+            assert await third.acknowledged("store") == at[20]
             await third.close()
 
     run(body)
@@ -152,13 +157,13 @@ def test_reader_names_become_escaped_durable_names() -> None:
         async with stream() as (url, name, new):
             log = new()
             await log.start()
-            await fill(log, 3)
+            at = await fill(log, 3)
             assert durable_name("rules@cell-2") == "rules~40cell-2"
-            await log.read(0, 5, timeout=0, consumer="rules@cell-2")
-            await log.acknowledge("rules@cell-2", 2)
+            await log.read(at[0], 5, timeout=0, consumer="rules@cell-2")
+            await log.acknowledge("rules@cell-2", at[2])
             info = await consumer_info(url, name, "rules~40cell-2")
             assert info.ack_floor is not None and info.ack_floor.stream_seq == 3
-            assert await log.acknowledged("rules@cell-2") == 2
+            assert await log.acknowledged("rules@cell-2") == at[2]
             await log.close()
 
     run(body)
@@ -170,17 +175,17 @@ def test_retention_waits_for_readers_in_other_processes() -> None:
             writer_side, rules_side = new(), new()
             await writer_side.start()
             await rules_side.start()
-            await fill(writer_side, 1000, size=20)
+            at = await fill(writer_side, 1000, size=20)
             await writer_side.read(-1, 1000, timeout=0, consumer="store")
-            await writer_side.acknowledge("store", 999)
+            await writer_side.acknowledge("store", at[999])
             await rules_side.read(-1, 300, timeout=0, consumer="rules")
-            await rules_side.acknowledge("rules", 299)
-            await writer_side.truncate_before(1000)  # the writer alone would drop everything
-            assert await first_seq(url, name) == 301  # offset 300: the rules' next record
-            got = await rules_side.read(299, 1000, timeout=0, consumer="rules")
-            assert [o for o, _ in got] == list(range(300, 1000))
-            await rules_side.acknowledge("rules", 999)
-            await writer_side.truncate_before(1000)
+            await rules_side.acknowledge("rules", at[299])
+            await writer_side.truncate_before(at[999] + 1)  # the writer alone: drop it all
+            assert await first_seq(url, name) == 301  # the rules' next record
+            got = await rules_side.read(at[299], 1000, timeout=0, consumer="rules")
+            assert [o for o, _ in got] == at[300:]
+            await rules_side.acknowledge("rules", at[999])
+            await writer_side.truncate_before(at[999] + 1)
             assert await first_seq(url, name) == 1001
             await writer_side.close()
             await rules_side.close()
@@ -196,18 +201,18 @@ def test_a_declared_reader_holds_the_stream_before_its_first_read() -> None:
             log = new(readers=["meter"])
             await log.start()
             assert await log.acknowledged("meter") == -1
-            await fill(log, 200)
+            at = await fill(log, 200)
             await log.read(-1, 200, timeout=0, consumer="store")
-            await log.acknowledge("store", 199)
-            await log.truncate_before(200)
+            await log.acknowledge("store", at[199])
+            await log.truncate_before(at[199] + 1)
             assert await first_seq(url, name) == 1
             await log.close()
             later = new(readers=["meter"])  # an existing consumer is left as it is
             await later.start()
             got = await later.read(-1, 500, timeout=0, consumer="meter")
-            assert [o for o, _ in got] == list(range(200))
-            await later.acknowledge("meter", 149)
-            await later.truncate_before(200)
+            assert [o for o, _ in got] == at
+            await later.acknowledge("meter", at[149])
+            await later.truncate_before(at[199] + 1)
             assert await first_seq(url, name) == 151
             await later.close()
 
@@ -255,27 +260,32 @@ def test_a_killed_store_writer_resumes_on_a_new_log_storing_each_message_once(
                 assert proc.stdout is not None
                 assert await proc.stdout.readline() == b"ready\n"
                 sent, acked_at_kill, killed_after = 0, -1, -1
+                offsets: list[int] = []
 
-                async def floor() -> int:
+                async def acknowledged() -> int:
                     info = await consumer_info(url, name, "store")
-                    return info.ack_floor.stream_seq if info.ack_floor else 0
+                    return batches.last_offset(info.ack_floor.stream_seq if info.ack_floor else 0)
 
                 while sent < len(records):  # a live stream; the writer dies in the middle
-                    await asyncio.gather(*(log.append(r) for r in records[sent : sent + 300]))
+                    # 300 records a turn make one message, which the writer (200 records a
+                    # batch) reads in parts and acknowledges only once all of it is stored.
+                    offsets += await asyncio.gather(
+                        *(log.append(r) for r in records[sent : sent + 300])
+                    )
                     sent += 300
-                    if acked_at_kill >= 0:
+                    if acked_at_kill >= 0 or len(offsets) < 2000:
                         continue
                     # Kill once it has stored some; by half the stream at the latest (a slow
                     # machine: wait for it there).
                     deadline = time.monotonic() + (60 if sent >= len(records) // 2 else 0)
-                    while (acked := await floor()) < 2000:
+                    while (acked := await acknowledged()) < offsets[1999]:
                         if time.monotonic() >= deadline:
                             break
                         await asyncio.sleep(0.05)
-                    if acked >= 2000:
+                    if acked >= offsets[1999]:
                         proc.kill()  # SIGKILL
                         await proc.wait()
-                        acked_at_kill, killed_after = acked - 1, sent
+                        acked_at_kill, killed_after = acked, sent
                     await asyncio.sleep(0.01)
             finally:
                 if proc.returncode is None:
@@ -283,7 +293,7 @@ def test_a_killed_store_writer_resumes_on_a_new_log_storing_each_message_once(
                     await proc.wait()
             assert acked_at_kill >= 0, "the writer was never seen acknowledging"
             assert killed_after < len(records), "killed only after the stream ended"
-            last = len(records) - 1
+            last = offsets[-1]
             assert log.durable_offset == last
 
             store = DuckDBTelemetryStore(database)
@@ -309,10 +319,10 @@ def test_a_killed_store_writer_resumes_on_a_new_log_storing_each_message_once(
             assert dup == []
             assert store.committed_offset("store") == last
             info = await consumer_info(url, name, "store")
-            assert info.ack_floor is not None and info.ack_floor.stream_seq == last + 1
+            assert info.ack_floor is not None and info.ack_floor.stream_seq == last >> 16
             assert info.num_ack_pending == 0 and info.num_pending == 0
             # Only what the store had not committed was read again.
-            assert writer.stats.records == last - resumed_from
+            assert writer.stats.records == sum(1 for o in offsets if o > resumed_from)
             assert elapsed < 60
             store.close()
             await restarted.close()

@@ -121,7 +121,7 @@ class StoreWriter:
     @property
     def lag(self) -> int:
         """Durable log records not yet stored."""
-        return max(0, self._log.durable_offset - self._stored)
+        return self._log.backlog(self._stored)
 
     async def start(self) -> None:
         """Resume from the store's committed offset and start the writer task."""

@@ -154,6 +154,9 @@ class LocalLog:
     def durable_offset(self) -> int:
         return self._durable
 
+    def backlog(self, after: int) -> int:
+        return max(0, self._durable - after)
+
     @property
     def unsynced_since(self) -> float | None:
         """Wall-clock time (epoch s) of the oldest append that is not durable yet, or None

@@ -1,6 +1,9 @@
 """The ingest log: what the gateway appends to and what consumers read from.
 
-Offsets are dense integers starting at 0 and assigned in append order. A record is
+Offsets are increasing integers from 0, assigned in append order (per tenant: a log may
+file one turn's records tenant by tenant). The local log's are dense; JetStream's are not
+(:mod:`aislehub.ingest.batches`), so count what lies between two offsets with
+:meth:`IngestLog.backlog`, never by subtracting them. A record is
 *durable* once its append future has resolved (for the local log: after fsync); only
 durable records are ever returned by :meth:`IngestLog.read`, so a consumer never sees a
 record that a crash could take back.
@@ -73,6 +76,11 @@ class IngestLog(Protocol):
     @property
     def durable_offset(self) -> int:
         """The highest durable offset, or -1 while the log is empty."""
+        ...
+
+    def backlog(self, after: int) -> int:
+        """How many durable records lie after offset ``after`` (an estimate where offsets
+        are not dense): a reader's lag."""
         ...
 
     def append(self, record: bytes, subject: str | None = None) -> asyncio.Future[int]:

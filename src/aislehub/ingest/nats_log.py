@@ -43,7 +43,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import nats
@@ -55,6 +55,7 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from aislehub.ingest import batches
 from aislehub.ingest.log import IngestLogClosed, IngestLogError, IngestLogFailed, OffsetTruncated
 from aislehub.ingest.subjects import encode_token
 
@@ -96,11 +97,16 @@ class NatsLog:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox = ""
         self._tokens = itertools.count()
-        self._queue: list[tuple[str, bytes, asyncio.Future[int]]] = []
+        self._queue: list[tuple[str | None, bytes, asyncio.Future[int]]] = []
         self._queued_bytes = 0
-        # Published, not yet acknowledged: reply token -> (future, size, sent at). Acks come
-        # back in publish order, so the first entry is always the oldest.
-        self._in_flight: OrderedDict[str, tuple[asyncio.Future[int], int, float]] = OrderedDict()
+        # Published, not yet acknowledged: reply token -> (the batch's futures, size, sent
+        # at). Acks come back in publish order, so the first entry is always the oldest.
+        self._in_flight: OrderedDict[str, tuple[list[asyncio.Future[int]], int, float]] = (
+            OrderedDict()
+        )
+        self._max_batch_bytes = 1 << 20
+        # Records and messages published or read here: their mean sizes backlog estimates.
+        self._counted = [0, 0]
         self._in_flight_bytes = 0
         self._wake = asyncio.Event()
         self._durable = -1
@@ -125,7 +131,9 @@ class NatsLog:
         )
         self._connected = True
         info = await self._ensure_stream()
-        self._durable = info.state.last_seq - 1
+        self._durable = batches.last_offset(info.state.last_seq)
+        # The server's limit on a message, less room for the PUB line and headers.
+        self._max_batch_bytes = max(self._nc.max_payload - 4096, 4096)
         await self._declare_readers(max(info.state.first_seq, 1))
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
@@ -200,6 +208,17 @@ class NatsLog:
     def durable_offset(self) -> int:
         return self._durable
 
+    def backlog(self, after: int) -> int:
+        """An estimate: the messages after ``after`` times the mean records per message."""
+        messages = batches.message_of(self._durable) - batches.message_of(after)
+        records, counted = self._counted
+        return max(0, round(messages * records / counted)) if counted else max(0, messages)
+
+    def count(self, records: int) -> None:
+        """One more message of ``records`` records seen (for :meth:`backlog`)."""
+        self._counted[0] += records
+        self._counted[1] += 1
+
     @property
     def pending_bytes(self) -> int:
         """Bytes appended but not yet acknowledged: the gateway pauses reading above a limit."""
@@ -213,8 +232,7 @@ class NatsLog:
         if not self._connected:
             raise IngestLogFailed(f"not connected to NATS at {self.url}")
         future: asyncio.Future[int] = self._loop.create_future()
-        target = self.subject_prefix if subject is None else f"{self.subject_prefix}.{subject}"
-        self._queue.append((target, record, future))
+        self._queue.append((subject, record, future))
         self._queued_bytes += len(record)
         self._wake.set()
         return future
@@ -225,14 +243,18 @@ class NatsLog:
             await self._wake.wait()
             self._wake.clear()
             queue, self._queue, self._queued_bytes = self._queue, [], 0
-            for subject, record, future in queue:
-                # A cancelled future still publishes: once appended, a record is in the log
-                # (as in the local log), and skipping it would renumber the ones after it.
+            # A cancelled future still publishes: once appended, a record is in the log
+            # (as in the local log), and skipping it would renumber the ones after it.
+            for subject, records, futures, size in _batches(queue, self._max_batch_bytes):
                 token = str(next(self._tokens))
-                self._in_flight[token] = (future, len(record), time.monotonic())
-                self._in_flight_bytes += len(record)
+                self.count(len(records))
+                self._in_flight[token] = (futures, size, time.monotonic())
+                self._in_flight_bytes += size
+                target = (
+                    self.subject_prefix if subject is None else f"{self.subject_prefix}.{subject}"
+                )
                 try:
-                    await nc.publish(subject, record, reply=f"{self._inbox}.{token}")
+                    await nc.publish(target, batches.frame(records), reply=f"{self._inbox}.{token}")
                 except (NatsError, OSError) as exc:
                     self._fail_all(IngestLogFailed(f"publish to NATS failed: {exc!r}"))
                     break
@@ -241,19 +263,22 @@ class NatsLog:
         entry = self._in_flight.pop(msg.subject[len(self._inbox) + 1 :], None)
         if entry is None:
             return  # already failed (disconnect, timeout) or from a previous inbox
-        future, size, _ = entry
+        futures, size, _ = entry
         self._in_flight_bytes -= size
-        if future.done():
-            return
         status = (msg.headers or {}).get(_STATUS)
         reply: dict[str, Any] = {} if status else orjson.loads(msg.data)
         if status or "error" in reply:
             why = f"status {status}" if status else reply["error"]
-            future.set_exception(IngestLogFailed(f"JetStream refused the append: {why}"))
+            error = IngestLogFailed(f"JetStream refused the append: {why}")
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
             return
-        offset = int(reply["seq"]) - 1
-        self._durable = max(self._durable, offset)
-        future.set_result(offset)
+        offsets = batches.offsets(int(reply["seq"]), len(futures))
+        self._durable = max(self._durable, offsets[-1])
+        for future, offset in zip(futures, offsets, strict=True):
+            if not future.done():
+                future.set_result(offset)
 
     async def _watchdog(self) -> None:
         """Fail appends whose ack is overdue (an ack lost to a broken connection)."""
@@ -261,13 +286,14 @@ class NatsLog:
             await asyncio.sleep(min(self.ack_timeout / 4, 1.0))
             now = time.monotonic()
             while self._in_flight:
-                token, (future, size, sent) = next(iter(self._in_flight.items()))
+                token, (futures, size, sent) = next(iter(self._in_flight.items()))
                 if now - sent < self.ack_timeout:
                     break
                 del self._in_flight[token]
                 self._in_flight_bytes -= size
-                if not future.done():
-                    future.set_exception(IngestLogFailed("no JetStream ack in time"))
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(IngestLogFailed("no JetStream ack in time"))
 
     async def _on_disconnect(self) -> None:
         self._connected = False
@@ -278,7 +304,8 @@ class NatsLog:
 
     def _fail_all(self, error: IngestLogFailed) -> None:
         for future in itertools.chain(
-            (f for _, _, f in self._queue), (f for f, _, _ in self._in_flight.values())
+            (f for _, _, f in self._queue),
+            (f for fs, _, _ in self._in_flight.values() for f in fs),
         ):
             if not future.done():
                 future.set_exception(error)
@@ -341,15 +368,16 @@ class NatsLog:
         }
 
     async def truncate_before(self, offset: int) -> None:
-        """Purge the records below ``offset`` (JetStream purge, keeping sequences ≥ offset+1),
-        but none that a durable consumer of the stream has not acknowledged."""
+        """Purge the messages wholly below ``offset`` (JetStream purge, keeping the message
+        that holds ``offset`` and those after), but none that a durable consumer of the
+        stream has not acknowledged."""
         js = self._client.jetstream()
         last = (await js.stream_info(self.stream)).state.last_seq
         acked = await self.readers()
         offset = min([offset, *(a + 1 for a in acked.values())])
-        # Purging past the last sequence would move the stream's next sequence forward and
-        # leave a hole in the offsets: never go beyond "everything stored so far".
-        keep_from = min(offset + 1, last + 1)
+        # Purging past the last sequence would move the stream's next sequence forward:
+        # never go beyond "everything stored so far".
+        keep_from = min(batches.message_of(offset - 1), last + 1)
         if keep_from > 1:
             await js.purge_stream(self.stream, seq=keep_from)
 
@@ -376,12 +404,18 @@ def _durable_config(name: str, seq: int) -> api.ConsumerConfig:
 
 
 def _acknowledged(info: api.ConsumerInfo) -> int:
-    """Offset acknowledged by a durable consumer: its ack floor once it acked anything,
-    else one before where it was created to start (it needs everything from there)."""
+    """Offset acknowledged by a durable consumer: the end of its ack floor's message once it
+    acked anything, else the end of the message before its start (it needs everything from
+    there)."""
+    return batches.last_offset(_floor(info))
+
+
+def _floor(info: api.ConsumerInfo) -> int:
+    """The stream sequence a durable consumer has acknowledged up to (inclusive)."""
     floor = info.ack_floor
     if floor is not None and floor.consumer_seq:
-        return (floor.stream_seq or 0) - 1
-    return (info.config.opt_start_seq or 1) - 2
+        return floor.stream_seq or 0
+    return (info.config.opt_start_seq or 1) - 1
 
 
 class _Reader:
@@ -389,12 +423,14 @@ class _Reader:
 
     Anonymous (``durable`` None): an ephemeral consumer without acks, deleted when the
     reader is repositioned or closed. Named: the durable consumer ``durable_name(name)``
-    with AckAll, kept across restarts; positioning it at ``after`` keeps it when its ack
-    floor is ``after`` and nothing beyond was delivered, else re-creates it starting at
-    ``after + 1`` (the reader's own offset is authoritative).
+    with AckAll, kept across restarts; positioning it at a message keeps it when its ack
+    floor is the message before and nothing beyond was delivered, else re-creates it
+    starting there (the reader's own offset is authoritative).
 
-    Deliveries are collected by the subscription callback (no per-message wait), and one
-    pull request is outstanding at a time, so a status message always ends the current one.
+    A read returns at most ``max_records``; the rest of the last message delivered is kept
+    for the next read that continues this one. Deliveries are collected by the
+    subscription callback (no per-message wait), and one pull request is outstanding at a
+    time, so a status message always ends the current one.
     """
 
     def __init__(self, log: NatsLog, name: str | None) -> None:
@@ -404,14 +440,16 @@ class _Reader:
         self._consumer: str | None = None
         self._sub: Subscription | None = None
         self._next_seq = -1  # the stream sequence the consumer delivers next
+        self._last = -2  # the offset the previous read ended at (-2: none)
+        self._carry: list[tuple[int, bytes]] = []  # read from the stream, not yet returned
+        self._per_message = 1.0  # records per message, a running mean (sizes pull requests)
         self._lock = asyncio.Lock()
-        self._got: list[tuple[int, bytes]] = []
+        self._got: list[tuple[int, bytes, str]] = []  # (stream sequence, payload, reply)
         self._want = 0
         self._delivered = 0
-        self._replies: list[str] = []  # the ack reply subject of each record in _got
-        # Named readers: the batches read and not yet acknowledged, oldest first, as (first
-        # offset, each record's ack reply subject).
-        self._acks: deque[tuple[int, list[str]]] = deque()
+        # Named readers: the messages read and not yet acknowledged, oldest first, as (the
+        # offset ending the message, its ack reply subject).
+        self._acks: deque[tuple[int, str]] = deque()
         self._done = asyncio.Event()
 
     async def read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
@@ -428,45 +466,41 @@ class _Reader:
                     await self.drop()
 
     async def _read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
-        if self._consumer is None or self._next_seq != after + 2:
-            await self._position(after + 2)
-        self._replies = []  # across this read's pulls
-        records = await self._pull(max_records, None)
+        if self._consumer is None or after != self._last:
+            await self._position(after)
+        records = self._carry
+        if len(records) < max_records:
+            records += await self._pull(max_records - len(records), None)
         if not records and timeout > 0:
             records = await self._pull(1, timeout)
-            if records and max_records > 1:
-                records += await self._pull(max_records - 1, None)
-        if not records:
-            return []
-        if records[0][0] != after + 1 or records[-1][0] != after + len(records):
-            await self.drop()
-            raise OffsetTruncated(f"records after offset {after} were purged while reading")
-        self._next_seq = records[-1][0] + 2
-        if self._durable is not None:
-            self._acks.append((after + 1, self._replies))
+            if records and len(records) < max_records:
+                records += await self._pull(max_records - len(records), None)
+        records = [r for r in records if r[0] > after]  # the start of a resumed message
+        self._carry = records[max_records:]
+        records = records[:max_records]
+        if records:
+            self._last = records[-1][0]
         return records
 
     def ack_reply(self, offset: int) -> str | None:
-        """The reply subject acknowledging the newest record read at or below ``offset``
-        (AckAll: it covers the records before it), forgetting those records."""
+        """The reply subject acknowledging the newest message read whose records all are at
+        or below ``offset`` (AckAll: it covers the messages before it), forgetting them."""
         reply = None
         while self._acks and self._acks[0][0] <= offset:
-            first, replies = self._acks.popleft()
-            upto = min(offset - first, len(replies) - 1)
-            reply = replies[upto]
-            if upto < len(replies) - 1:  # the rest of the batch is still unacknowledged
-                self._acks.appendleft((first + upto + 1, replies[upto + 1 :]))
-                break
+            reply = self._acks.popleft()[1]
         return reply
 
-    async def _position(self, seq: int) -> None:
+    async def _position(self, after: int) -> None:
+        """Point the consumer at the message holding the first record after ``after``."""
         await self.drop()
+        seq = batches.message_of(after)
         log = self._log
         js = log._client.jetstream()
         state = (await js.stream_info(log.stream)).state
         if seq < state.first_seq and state.first_seq > 1:
             raise OffsetTruncated(
-                f"offset {seq - 1} is below the oldest kept, {state.first_seq - 1}"
+                f"offset {after + 1} is below the oldest kept, "
+                f"{batches.last_offset(state.first_seq - 1) + 1}"
             )
         if self._durable is None:
             config = api.ConsumerConfig(
@@ -481,6 +515,7 @@ class _Reader:
             await self._position_durable(js, seq)
         self._sub = await log._client.subscribe(log._client.new_inbox(), cb=self._on_msg)
         self._next_seq = seq
+        self._last = after
 
     async def _position_durable(self, js: JetStreamContext, seq: int) -> None:
         assert self._durable is not None
@@ -493,22 +528,24 @@ class _Reader:
             self._consumer = self._durable
             return
         if info is not None:
-            acked = _acknowledged(info)
-            if acked != seq - 2:
+            if _floor(info) != seq - 1:
                 logger.info(
-                    "ingest log reader %s: acknowledged %d, resuming from its committed %d",
+                    "ingest log reader %s: acknowledged up to message %d, resuming from "
+                    "message %d (its committed offset)",
                     self.name,
-                    acked,
-                    seq - 2,
+                    _floor(info),
+                    seq,
                 )
             await js.delete_consumer(log.stream, self._durable)
         assert self.name is not None
         await js.add_consumer(log.stream, _durable_config(self.name, seq))
         self._consumer = self._durable
 
-    async def _pull(self, batch: int, wait: float | None) -> list[tuple[int, bytes]]:
-        """One pull request: ``wait`` None asks for what is stored now, else waits for it."""
+    async def _pull(self, records: int, wait: float | None) -> list[tuple[int, bytes]]:
+        """One pull request for about ``records`` records: ``wait`` None asks for what is
+        stored now, else waits for it."""
         assert self._sub is not None and self._consumer is not None
+        batch = max(1, min(records, round(records / self._per_message)))
         request: dict[str, Any] = {"batch": batch}
         if wait is None:
             request["no_wait"] = True
@@ -522,7 +559,25 @@ class _Reader:
             await asyncio.wait_for(self._done.wait(), (wait or 0) + _PULL_GRACE + 5.0)
         except TimeoutError as exc:
             raise IngestLogError("JetStream did not answer a pull request") from exc
-        return self._got
+        return self._unpack(self._got)
+
+    def _unpack(self, got: list[tuple[int, bytes, str]]) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        for seq, payload, reply in got:
+            if seq != self._next_seq:
+                what = "purged while reading" if seq > self._next_seq else "delivered twice"
+                raise OffsetTruncated(f"message {self._next_seq} of the stream was {what}")
+            self._next_seq = seq + 1
+            try:
+                records = batches.unframe(payload)
+            except batches.BatchError as exc:
+                raise IngestLogError(f"message {seq} of the stream: {exc}") from exc
+            out += zip(batches.offsets(seq, len(records)), records, strict=True)
+            self._per_message += (len(records) - self._per_message) / 16
+            self._log.count(len(records))
+            if self._durable is not None:
+                self._acks.append((batches.last_offset(seq), reply))
+        return out
 
     async def _on_msg(self, msg: Msg) -> None:
         status = (msg.headers or {}).get(_STATUS)
@@ -530,9 +585,7 @@ class _Reader:
             self._delivered += 1
             seq, redelivered = _delivery(msg.reply)
             if not redelivered:  # a redelivery repeats what was read: the offset decides
-                self._got.append((seq - 1, msg.data))
-                if self._durable is not None:
-                    self._replies.append(msg.reply)
+                self._got.append((seq, msg.data, msg.reply))
             if self._delivered >= self._want:
                 self._done.set()
         elif status in _END_OF_PULL:
@@ -543,6 +596,8 @@ class _Reader:
         expires by itself when idle). A durable consumer stays, with its ack floor."""
         sub, consumer, self._sub, self._consumer = self._sub, self._consumer, None, None
         self._next_seq = -1
+        self._last = -2
+        self._carry = []
         self._acks.clear()
         log = self._log
         with contextlib.suppress(NatsError, OSError, IngestLogError):
@@ -558,12 +613,12 @@ class _Reader:
 
 
 def _resumes_at(info: api.ConsumerInfo, seq: int) -> bool:
-    """Whether durable consumer ``info`` delivers ``seq`` next with nothing outstanding:
-    acknowledged up to ``seq - 1`` and delivered nothing beyond."""
+    """Whether durable consumer ``info`` delivers message ``seq`` next with nothing
+    outstanding: acknowledged up to ``seq - 1`` and delivered nothing beyond."""
     delivered = info.delivered.stream_seq if info.delivered is not None else None
     return (
         info.config.ack_policy == api.AckPolicy.ALL
-        and _acknowledged(info) == seq - 2
+        and _floor(info) == seq - 1
         and delivered == seq - 1
         and not info.num_ack_pending
         and not info.num_redelivered
@@ -578,3 +633,46 @@ def _delivery(reply: str) -> tuple[int, bool]:
     tokens = reply.split(".")
     at = 4 if len(tokens) == 9 else 6  # <delivered count>, then <stream sequence>
     return int(tokens[at + 1]), tokens[at] != "1"
+
+
+_MANY = "~many"  # the device token of a batch holding several devices' records (never an id)
+
+
+def _batches(
+    queue: list[tuple[str | None, bytes, asyncio.Future[int]]], max_bytes: int
+) -> Iterator[tuple[str | None, list[bytes], list[asyncio.Future[int]], int]]:
+    """``(subject, records, futures, size)`` per message for one turn's queue: one batch per
+    tenant (the subject's first token) in order of first append, split at ``max_bytes``
+    or :data:`batches.MAX_RECORDS`. Its subject is the records' own when they share one,
+    else ``<tenant>.~many``."""
+    groups: dict[str | None, list[tuple[str | None, bytes, asyncio.Future[int]]]] = {}
+    for entry in queue:
+        subject = entry[0]
+        tenant = None if subject is None else subject.partition(".")[0]
+        groups.setdefault(tenant, []).append(entry)
+    for tenant, entries in groups.items():
+        records: list[bytes] = []
+        futures: list[asyncio.Future[int]] = []
+        subjects: set[str | None] = set()
+        size = batches.OVERHEAD
+        for subject, record, future in entries:
+            grown = size + 4 + len(record)
+            if records and (grown > max_bytes or len(records) == batches.MAX_RECORDS):
+                yield _subject(tenant, subjects), records, futures, size
+                records, futures, subjects, grown = (
+                    [],
+                    [],
+                    set(),
+                    batches.OVERHEAD + 4 + len(record),
+                )
+            records.append(record)
+            futures.append(future)
+            subjects.add(subject)
+            size = grown
+        yield _subject(tenant, subjects), records, futures, size
+
+
+def _subject(tenant: str | None, subjects: set[str | None]) -> str | None:
+    if len(subjects) == 1:
+        return next(iter(subjects))
+    return None if tenant is None else f"{tenant}.{_MANY}"
