@@ -168,7 +168,7 @@ class RulesEngine:
 
     @property
     def lag(self) -> int:
-        return max(0, self._log.durable_offset - self._read_to)
+        return self._log.backlog(self._read_to)  # offsets need not be dense (JetStream)
 
     async def start(self) -> None:
         saved = await asyncio.to_thread(self.rules.load_checkpoint, self.name)
