@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from aislehub.api.app import create_api
 from aislehub.api.deps import ApiContext, TelemetryReader
 from aislehub.cells import CellParts, Cells
+from aislehub.collector import tune_for_serving
 from aislehub.gateway import certs
 from aislehub.gateway.context import GatewayContext
 from aislehub.gateway.server import Gateway
@@ -276,6 +277,7 @@ async def serve_until_signalled(settings: Settings) -> None:
             f"roles {','.join(sorted(settings.role_set))}",
             flush=True,
         )
+        tune_for_serving()
         await stop.wait()
     log.info("aislehub stopped cleanly")
 
