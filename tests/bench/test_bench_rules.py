@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aislehub.bench.rules import render_rules_table, rule_bodies
+from aislehub.bench.rules import phase_order, render_rules_table, rule_bodies
 from aislehub.cli import _parser
 from aislehub.rules.model import TelemetryCondition, parse_rule
 
@@ -38,3 +38,12 @@ def test_table_and_cli_choice() -> None:
     assert args.scenario == "rules" and args.json
     with pytest.raises(SystemExit):
         _parser().parse_args(["rule", "frobnicate"])
+
+
+def test_phases_alternate_abba_so_a_drift_weighs_on_both_sides() -> None:
+    assert phase_order(1) == [False, True]
+    assert phase_order(2) == [False, True, True, False]
+    order = phase_order(4)
+    # A steady drift (phase i costs i) adds the same to the mean of either side.
+    drift = {on: sum(i for i, o in enumerate(order) if o == on) for on in (False, True)}
+    assert drift[False] == drift[True]

@@ -9,8 +9,10 @@ Steps, on one loopback address of our own:
    never cross their thresholds, so every rule evaluates every message and raises nothing;
 4. the same load again with the rules, while the alarm device alternates 3 s hot and 7 s
    cold, so every rule opens and resolves an alert each cycle;
-5. steps 2-4 ``rounds`` times, alternately (the rules disabled, then enabled again), so a
-   change in the machine's load or the server's state during the run falls on both sides;
+5. steps 2-4 ``rounds`` times, the rules disabled and enabled again between phases, in the
+   order without-with, with-without, ... (ABBA), so a steady change of the machine's load or
+   the server's state during the run (the store grows with every phase, and measured
+   phases got 5-25 % slower one after another) falls on both sides equally;
 6. ingest rate with and without rules, the mean over the rounds (target: < 10 % loss), the
    server's CPU time per message in each phase, and, from every alert, the
    condition-to-alert latency: from the condition's time (the message, or the window's end)
@@ -46,7 +48,7 @@ from aislehub.bench.stats import percentile
 from aislehub.bench.wire import connect_packet
 from aislehub.protocol.mqtt import Publish, encode_packet
 
-__all__ = ["RulesOptions", "run_rules_bench"]
+__all__ = ["RulesOptions", "phase_order", "run_rules_bench"]
 
 ALARM_DEVICE = f"{DEVICE_PREFIX}alarm"  # on the template (its prefix), outside the load
 HOT, COLD = 3.0, 7.0  # seconds of the alarm device's cycle
@@ -127,15 +129,17 @@ def _run_in(work: Path, opts: RulesOptions) -> dict[str, Any]:
     server.start()
     try:
         _type_devices(server)
-        for n in range(opts.rounds):
-            if n:
-                _put_rules(server, opts.rules, enabled=False)
+        enabled = False
+        for n, rules_on in enumerate(phase_order(opts.rounds)):
+            if rules_on != enabled:
+                figures["rules"] = _put_rules(server, opts.rules, enabled=rules_on)
+                enabled = rules_on
                 time.sleep(1.5)  # hot reload: applied within a second
-            _say(opts, f"round {n + 1}: without rules, {opts.seconds:g} s of load")
-            without.append(_phase(server, ids, load, f"norules{n}"))
-            _say(opts, f"round {n + 1}: {opts.rules} rules, the same load and the alarm device")
-            figures["rules"] = _put_rules(server, opts.rules)
-            time.sleep(1.5)
+            if not rules_on:
+                _say(opts, f"phase {n + 1}: without rules, {opts.seconds:g} s of load")
+                without.append(_phase(server, ids, load, f"norules{n}"))
+                continue
+            _say(opts, f"phase {n + 1}: {opts.rules} rules, the same load and the alarm device")
             with _Alarm(server) as alarm:
                 with_rules.append(_phase(server, ids, load, f"rules{n}"))
                 alarm.finish_cycle()
@@ -148,6 +152,16 @@ def _run_in(work: Path, opts: RulesOptions) -> dict[str, Any]:
     figures["ratio"] = round(r / w, 3) if w else None
     figures["loss_pct"] = round(100 * (1 - r / w), 1) if w else None
     return figures
+
+
+def phase_order(rounds: int) -> list[bool]:
+    """Whether each phase runs with the rules: rounds alternate without-with and
+    with-without (ABBA), so a steady drift of the machine or the server (a store growing
+    by every phase) weighs on both sides equally instead of always on the second."""
+    order: list[bool] = []
+    for n in range(rounds):
+        order += [False, True] if n % 2 == 0 else [True, False]
+    return order
 
 
 def _phase(

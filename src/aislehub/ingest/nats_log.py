@@ -1,24 +1,29 @@
 """The scale-out ingest log: one NATS JetStream stream.
 
-Offsets are JetStream stream sequences minus one (sequences start at 1, offsets at 0), so
-they are dense and shared by every process appending to the stream.
+Records travel in batches (:mod:`aislehub.ingest.batches`): what was appended during one
+turn of the event loop is published as one message per tenant, and a record's offset is
+its message's stream sequence and its place in it (``sequence << 16 | index``), so offsets
+increase in append order within a tenant and are shared by every process appending to
+the stream, but are not dense (:meth:`NatsLog.backlog` estimates lag).
 
 Appends are pipelined: ``append`` queues the record and returns a future; one publisher
-task writes the queued PUBs to the connection back to back, each with its own reply
-subject under one wildcard inbox, and the future resolves when JetStream's PubAck for that
-message comes back. Nothing waits for one ack before sending the next message.
+task writes the turn's batches to the connection back to back, each with its own reply
+subject under one wildcard inbox, and a batch's futures resolve when JetStream's PubAck
+for its message comes back. Nothing waits for one ack before sending the next message.
 
-Reads go through one pull consumer per reader name, positioned at the requested sequence.
-A named reader (``read(..., consumer="store")``) reads through the durable consumer of
-that name with AckAll: ``acknowledge`` acks the last record of the newest batch committed,
-so ``nats consumer info`` shows each reader's position and retention keeps what a reader
-has not acknowledged (``truncate_before`` never purges past any durable consumer's ack
-floor). The reader's own committed offset stays authoritative: when a read does not
-continue the previous one (a restart, or a retry) the durable consumer is kept if its ack
-floor is the requested offset and nothing beyond was delivered, else it is re-created
-starting there. Anonymous reads use an ephemeral consumer without acks, re-created the
-same way. A read first asks for what is stored now (``no_wait``), and only when there is
-nothing waits server-side for the first new record (``expires`` = the timeout).
+Reads go through one pull consumer per reader name, positioned at the message holding the
+first record after the requested offset. A named reader (``read(..., consumer="store")``)
+reads through the durable consumer of that name with AckAll: ``acknowledge`` acks the
+newest message all of whose records are committed, so ``nats consumer info`` shows each
+reader's position and retention keeps what a reader has not acknowledged
+(``truncate_before`` never purges past any durable consumer's ack floor). The reader's
+own committed offset stays authoritative: when a read does not continue the previous one
+(a restart, or a retry) the durable consumer is kept if its ack floor is the message
+before and nothing beyond was delivered, else it is re-created starting there. Anonymous
+reads use an ephemeral consumer without acks, re-created the same way. A read first asks
+for what is stored now (``no_wait``), and only when there is nothing waits server-side
+for the first new record (``expires`` = the timeout). The rest of a message that a read's
+``max_records`` cut off is kept for the next read that continues it.
 
 Durability is JetStream's: a PubAck means the stream stored the message. With the server's
 defaults that is *not* an fsync (``sync_interval`` is two minutes), so production runs
