@@ -59,9 +59,11 @@ def _rules(args: argparse.Namespace) -> int:
     from aislehub.bench.report import render_json
     from aislehub.bench.rules import RulesOptions, render_rules_table, run_rules_bench
 
-    if args.devices < 1 or args.seconds <= 0 or args.processes < 1 or args.window < 1:
-        raise SystemExit("--devices, --seconds, --processes and --window must be positive")
-    opts = RulesOptions(args.devices, args.seconds, args.processes, args.window)
+    if min(args.devices, args.processes, args.window, args.rounds) < 1 or args.seconds <= 0:
+        raise SystemExit(
+            "--devices, --seconds, --processes, --window and --rounds must be positive"
+        )
+    opts = RulesOptions(args.devices, args.seconds, args.processes, args.window, rounds=args.rounds)
     figures = run_rules_bench(opts)
     print(render_json(figures) if args.json else render_rules_table(figures), flush=True)
     return 0
