@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aislehub.ingest import batches
+from aislehub.ingest.log import IngestLogFailed
 from aislehub.ingest.nats_log import NatsLog
 from aislehub.ingest.subjects import device_subject
 from tests.services import require_nats, unique_name
@@ -98,6 +99,32 @@ def test_one_turn_is_one_message_per_tenant_on_the_devices_subject() -> None:
             assert second.subject == f"test.{stream}.shops.shelf~2E7"  # one device
             alone = await log.append(b"f", device_subject("shops", "shelf.7"))
             assert alone >> 16 == 3
+        finally:
+            await log.delete_stream()
+            await log.close()
+
+    asyncio.run(body())
+
+
+def test_a_batch_the_server_refuses_fails_its_turn_and_nothing_hangs() -> None:
+    """A record over the server's max_payload cannot be published: every append of that
+    turn fails with IngestLogFailed (never acknowledged, never left waiting), and appends
+    go on afterwards."""
+    url, stream = require_nats(), unique_name("batches").upper()
+
+    async def body() -> None:
+        log = NatsLog(url, stream, f"test.{stream}")
+        await log.start()
+        try:
+            too_big = b"x" * (log._client.max_payload + 1)
+            turn = [
+                log.append(too_big, device_subject("shops", "shelf-1")),  # sent first, refused
+                log.append(b"small", device_subject("taverns", "cooler-1")),  # not sent yet
+            ]
+            results = await asyncio.wait_for(asyncio.gather(*turn, return_exceptions=True), 5)
+            assert all(isinstance(r, IngestLogFailed) for r in results), results
+            assert "maximum payload" in str(results[0])
+            assert await asyncio.wait_for(log.append(b"after"), 5) >= 0
         finally:
             await log.delete_stream()
             await log.close()

@@ -110,7 +110,8 @@ class NatsLog:
             OrderedDict()
         )
         self._max_batch_bytes = 1 << 20
-        # Records and messages published or read here: their mean sizes backlog estimates.
+        # Records and messages published or read here: their mean sizes backlog estimates and
+        # the readers' pull requests.
         self._counted = [0, 0]
         self._in_flight_bytes = 0
         self._wake = asyncio.Event()
@@ -216,11 +217,14 @@ class NatsLog:
     def backlog(self, after: int) -> int:
         """An estimate: the messages after ``after`` times the mean records per message."""
         messages = batches.message_of(self._durable) - batches.message_of(after)
-        records, counted = self._counted
-        return max(0, round(messages * records / counted)) if counted else max(0, messages)
+        return max(0, round(messages * self._records_per_message))
 
-    def count(self, records: int) -> None:
-        """One more message of ``records`` records seen (for :meth:`backlog`)."""
+    @property
+    def _records_per_message(self) -> float:
+        records, messages = self._counted
+        return records / messages if messages else 1.0
+
+    def _count_message(self, records: int) -> None:
         self._counted[0] += records
         self._counted[1] += 1
 
@@ -250,9 +254,10 @@ class NatsLog:
             queue, self._queue, self._queued_bytes = self._queue, [], 0
             # A cancelled future still publishes: once appended, a record is in the log
             # (as in the local log), and skipping it would renumber the ones after it.
-            for subject, records, futures, size in _batches(queue, self._max_batch_bytes):
+            turn = list(_batches(queue, self._max_batch_bytes))
+            for sent, (subject, records, futures, size) in enumerate(turn):
                 token = str(next(self._tokens))
-                self.count(len(records))
+                self._count_message(len(records))
                 self._in_flight[token] = (futures, size, time.monotonic())
                 self._in_flight_bytes += size
                 target = (
@@ -261,7 +266,9 @@ class NatsLog:
                 try:
                     await nc.publish(target, batches.frame(records), reply=f"{self._inbox}.{token}")
                 except (NatsError, OSError) as exc:
-                    self._fail_all(IngestLogFailed(f"publish to NATS failed: {exc!r}"))
+                    error = IngestLogFailed(f"publish to NATS failed: {exc} ({type(exc).__name__})")
+                    self._fail_all(error)  # this batch and those in flight
+                    _fail([f for batch in turn[sent + 1 :] for f in batch[2]], error)
                     break
 
     async def _on_ack(self, msg: Msg) -> None:
@@ -274,10 +281,7 @@ class NatsLog:
         reply: dict[str, Any] = {} if status else orjson.loads(msg.data)
         if status or "error" in reply:
             why = f"status {status}" if status else reply["error"]
-            error = IngestLogFailed(f"JetStream refused the append: {why}")
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
+            _fail(futures, IngestLogFailed(f"JetStream refused the append: {why}"))
             return
         offsets = batches.offsets(int(reply["seq"]), len(futures))
         self._durable = max(self._durable, offsets[-1])
@@ -296,9 +300,7 @@ class NatsLog:
                     break
                 del self._in_flight[token]
                 self._in_flight_bytes -= size
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(IngestLogFailed("no JetStream ack in time"))
+                _fail(futures, IngestLogFailed("no JetStream ack in time"))
 
     async def _on_disconnect(self) -> None:
         self._connected = False
@@ -308,12 +310,9 @@ class NatsLog:
         self._connected = True
 
     def _fail_all(self, error: IngestLogFailed) -> None:
-        for future in itertools.chain(
-            (f for _, _, f in self._queue),
-            (f for fs, _, _ in self._in_flight.values() for f in fs),
-        ):
-            if not future.done():
-                future.set_exception(error)
+        _fail([f for _, _, f in self._queue], error)
+        for futures, _, _ in self._in_flight.values():
+            _fail(futures, error)
         self._queue, self._queued_bytes = [], 0
         self._in_flight.clear()
         self._in_flight_bytes = 0
@@ -447,7 +446,6 @@ class _Reader:
         self._next_seq = -1  # the stream sequence the consumer delivers next
         self._last = -2  # the offset the previous read ended at (-2: none)
         self._carry: list[tuple[int, bytes]] = []  # read from the stream, not yet returned
-        self._per_message = 1.0  # records per message, a running mean (sizes pull requests)
         self._lock = asyncio.Lock()
         self._got: list[tuple[int, bytes, str]] = []  # (stream sequence, payload, reply)
         self._want = 0
@@ -473,14 +471,11 @@ class _Reader:
     async def _read(self, after: int, max_records: int, timeout: float) -> list[tuple[int, bytes]]:  # noqa: ASYNC109
         if self._consumer is None or after != self._last:
             await self._position(after)
-        records = self._carry
-        if len(records) < max_records:
-            records += await self._pull(max_records - len(records), None)
+        records = self._carry + await self._fill(max_records - len(self._carry))
         if not records and timeout > 0:
             records = await self._pull(1, timeout)
-            if records and len(records) < max_records:
-                records += await self._pull(max_records - len(records), None)
-        records = [r for r in records if r[0] > after]  # the start of a resumed message
+            if records:
+                records += await self._fill(max_records - len(records))
         self._carry = records[max_records:]
         records = records[:max_records]
         if records:
@@ -546,11 +541,21 @@ class _Reader:
         await js.add_consumer(log.stream, _durable_config(self.name, seq))
         self._consumer = self._durable
 
+    async def _fill(self, wanted: int) -> list[tuple[int, bytes]]:
+        """What is stored now, up to about ``wanted`` records: pulls sized by the mean
+        records per message, again while a pull was answered in full and more are wanted."""
+        out: list[tuple[int, bytes]] = []
+        while len(out) < wanted:
+            out += await self._pull(wanted - len(out), None)
+            if self._delivered < self._want:  # the stream had no more
+                break
+        return out
+
     async def _pull(self, records: int, wait: float | None) -> list[tuple[int, bytes]]:
         """One pull request for about ``records`` records: ``wait`` None asks for what is
         stored now, else waits for it."""
         assert self._sub is not None and self._consumer is not None
-        batch = max(1, min(records, round(records / self._per_message)))
+        batch = max(1, min(records, round(records / self._log._records_per_message)))
         request: dict[str, Any] = {"batch": batch}
         if wait is None:
             request["no_wait"] = True
@@ -577,9 +582,12 @@ class _Reader:
                 records = batches.unframe(payload)
             except batches.BatchError as exc:
                 raise IngestLogError(f"message {seq} of the stream: {exc}") from exc
-            out += zip(batches.offsets(seq, len(records)), records, strict=True)
-            self._per_message += (len(records) - self._per_message) / 16
-            self._log.count(len(records))
+            offsets = batches.offsets(seq, len(records))
+            if offsets[0] > self._last:
+                out += zip(offsets, records, strict=True)
+            else:  # a message resumed inside: its records up to the reader's offset were read
+                out += ((o, r) for o, r in zip(offsets, records, strict=True) if o > self._last)
+            self._log._count_message(len(records))
             if self._durable is not None:
                 self._acks.append((batches.last_offset(seq), reply))
         return out
@@ -638,6 +646,12 @@ def _delivery(reply: str) -> tuple[int, bool]:
     tokens = reply.split(".")
     at = 4 if len(tokens) == 9 else 6  # <delivered count>, then <stream sequence>
     return int(tokens[at + 1]), tokens[at] != "1"
+
+
+def _fail(futures: list[asyncio.Future[int]], error: IngestLogFailed) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
 
 
 _MANY = "~many"  # the device token of a batch holding several devices' records (never an id)
