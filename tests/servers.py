@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,10 +25,24 @@ API_VERSION = "2022-07-31"
 _hosts = itertools.count(10 + (os.getpid() % 20) * 10)
 
 
+_PORTS = random.Random(os.getpid())
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port free now, below the kernel's ephemeral range (32768+ on Linux).
+
+    The kernel's own pick (bind to port 0) comes from the ephemeral range, where any
+    outgoing connection may take it before the server under test binds it.
+    """
+    for _ in range(200):
+        port = _PORTS.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port on {host} in 20000-32767")
 
 
 def next_loopback() -> str:
