@@ -19,7 +19,7 @@ Under load every await of this loop waits for a turn of the event loop, and at s
 one turn of the gateway (reading every ready connection) lasts a few hundred milliseconds:
 so a step awaits as little as it can. The rules are polled beside it, the decoding runs
 on the loop (~1.5 µs per record), the evaluators yield every ``_TURN``, and a checkpoint
-is one worker-thread call.
+is one call to the engine's checkpoint thread.
 
 Resource handling: ``start`` spawns two named tasks (the loop and the rules watcher);
 ``close`` stops the watcher, lets the current step finish, saves a checkpoint and joins
@@ -33,7 +33,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +77,7 @@ _WINDOWS = "~windows"  # the checkpoint's key for shared windows (rule keys are 
 # the engine a whole gateway turn (up to ~0.5 s at saturation); 100 rules over a quarter
 # second of 1,000 devices' messages take ~0.1 s.
 _TURN = 0.1
+_QUEUED_CHECKPOINTS = 2  # queued behind the checkpoint thread before a step waits
 Templates = Callable[[str, str], CompiledTemplate | None]
 
 
@@ -158,7 +161,10 @@ class RulesEngine:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._saving: asyncio.Task[None] | None = None  # the checkpoint under way
+        # Checkpoints queued or under way, oldest first; one thread runs their transactions.
+        self._saving: deque[asyncio.Task[None]] = deque()
+        self._saver = ThreadPoolExecutor(1, thread_name_prefix=f"rules-checkpoint-{consumer_name}")
+        self._save_failed: BaseException | None = None  # set by the checkpoint thread
         self._fresh: list[RuleRecord] | None = None  # read by the watcher, not yet applied
 
     @property
@@ -201,10 +207,14 @@ class RulesEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
-        if self._task is not None:
-            await self._task
-            self._task = None
-        self._decoder.close()
+        try:
+            if self._task is not None:
+                await self._task
+                self._task = None
+            await self._saved()
+        finally:  # after a failure too: the threads must not outlive the engine
+            self._saver.shutdown()
+            self._decoder.close()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -298,33 +308,60 @@ class RulesEngine:
     ) -> None:
         """Save the offset read, the evaluators' state and the alert changes in one
         transaction, after the previous checkpoint's. ``wait`` False (the loop's steps):
-        return once this one is under way, so evaluation goes on during its transaction
-        (a worker thread's result waits for a gateway turn at saturation, up to a second).
+        return once this one is queued, so evaluation goes on during its transaction.
 
         The state is copied on the loop (a few ms for 100 rules over 1,000 devices; in a
         worker thread that waited for the GIL for up to half a second at saturation) and
-        compressed in the worker thread with the transaction.
+        compressed in the engine's checkpoint thread with the transaction. One thread runs
+        the transactions in order, so a checkpoint queued behind another starts as soon as
+        that one commits: waiting on the loop for the first one's result cost a gateway
+        turn (up to half a second at saturation) between the two, and delayed the alerts.
         """
-        await self._saved()
+        self._collect_saved()  # an earlier checkpoint's failure stops the engine here
+        while len(self._saving) >= _QUEUED_CHECKPOINTS:  # bounds the copies held
+            await self._saving.popleft()
         offset, packed = self._read_to, self._pack()
         changes = self._alert_changes(transitions)
         self._next_checkpoint = time.monotonic() + self.checkpoint_interval
-        self._saving = asyncio.create_task(
-            self._commit(offset, packed, changes), name=f"rules-checkpoint:{self.name}"
+        loop = asyncio.get_running_loop()
+        saved = loop.run_in_executor(self._saver, self._save, offset, packed, changes)
+        previous = self._saving[-1] if self._saving else None
+        self._saving.append(
+            asyncio.create_task(
+                self._commit(previous, saved, offset, changes),
+                name=f"rules-checkpoint:{self.name}",
+            )
         )
         if wait:
             await self._saved()
 
+    def _collect_saved(self) -> None:
+        """Forget the checkpoints done, raising the first one's failure."""
+        while self._saving and self._saving[0].done():
+            self._saving.popleft().result()
+
     async def _saved(self) -> None:
-        """Wait for the checkpoint under way, if any (its failure is raised here)."""
-        saving, self._saving = self._saving, None
-        if saving is not None:
-            await saving
+        """Wait for every checkpoint queued (a failure is raised here)."""
+        while self._saving:
+            await self._saving.popleft()
 
     async def _commit(
-        self, offset: int, packed: bytes, changes: list[Opening | Resolution]
+        self,
+        previous: asyncio.Task[None] | None,
+        saved: asyncio.Future[list[tuple[Alert, list[ActionOutcome]]]],
+        offset: int,
+        changes: list[Opening | Resolution],
     ) -> None:
-        opened = await asyncio.to_thread(self._save, offset, packed, changes)
+        """After the previous checkpoint's (in order): note the offset saved, acknowledge
+        it to the log and queue the actions of the alerts opened."""
+        if previous is not None:
+            try:
+                await previous
+            except Exception:  # the engine stops on that failure, raised where it waits
+                with contextlib.suppress(Exception):
+                    await saved  # refused by the checkpoint thread
+                return
+        opened = await saved
         self._committed = offset
         await self._log.acknowledge(self.name, self._committed)  # after the commit only
         self.stats.checkpoints += 1
@@ -336,8 +373,20 @@ class RulesEngine:
     def _save(
         self, offset: int, packed: bytes, changes: list[Opening | Resolution]
     ) -> list[tuple[Alert, list[ActionOutcome]]]:
-        """Worker thread: the offset, the compressed state and the alert changes, stamped
-        now, in one transaction."""
+        """Checkpoint thread: the offset, the compressed state and the alert changes,
+        stamped now, in one transaction; none after one that failed (its alert changes
+        would be lost behind a later offset)."""
+        if self._save_failed is not None:
+            raise RuntimeError("an earlier checkpoint failed") from self._save_failed
+        try:
+            return self._transaction(offset, packed, changes)
+        except BaseException as exc:
+            self._save_failed = exc
+            raise
+
+    def _transaction(
+        self, offset: int, packed: bytes, changes: list[Opening | Resolution]
+    ) -> list[tuple[Alert, list[ActionOutcome]]]:
         blob = compress_state(packed)
         recorded = iso_stamp(datetime.now(UTC))
         for change in changes:
