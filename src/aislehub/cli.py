@@ -297,7 +297,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=10_000_000, help="query: telemetry rows")
     p.add_argument("--repeat", type=int, default=9, help="query: runs per statement")
     p.add_argument(
-        "--rounds", type=int, default=2, help="rules: rounds of without/with phases (ABBA)"
+        "--rounds", type=int, default=4, help="rules: rounds of without/with phases (ABBA)"
     )
     p.add_argument("--days", type=float, default=30.0, help="anomaly: simulated days")
     p.add_argument("--hours", type=float, default=24.0, help="explorer: hours of 1 Hz data")

@@ -88,7 +88,11 @@ class EngineStats:
     opened: int = 0
     resolved: int = 0
     checkpoints: int = 0
-    eval_seconds: float = 0.0
+    eval_seconds: float = 0.0  # wall time of the steps' evaluation, yields included
+    # CPU time of the engine's own work: decoding, evaluating and copying the state on
+    # the loop's thread (its yields excluded), and the checkpoint thread's transactions.
+    cpu_seconds: float = 0.0
+    checkpoint_cpu_seconds: float = 0.0
     rules: int = 0
     invalid_rules: dict[str, str] = field(default_factory=dict)  # "app/rule" → why skipped
 
@@ -267,6 +271,7 @@ class RulesEngine:
         the gateway's loop is busy (CPython's convoy effect), and fell seconds behind under
         load. Decoding in a worker thread cost a gateway turn per step for ~10 ms of work.
         """
+        cpu = time.thread_time()
         cols = self._decoder.decode(entries) if entries else None
         if caught_up is None:
             watermark = self._watermark
@@ -289,8 +294,10 @@ class RulesEngine:
             for t in loaded.evaluator.step(cols, watermark, mine):
                 out.append((loaded, t))
             if time.perf_counter() - turn >= _TURN:
+                self.stats.cpu_seconds += time.thread_time() - cpu
                 await asyncio.sleep(0)  # let the gateway run
-                turn = time.perf_counter()
+                turn, cpu = time.perf_counter(), time.thread_time()
+        self.stats.cpu_seconds += time.thread_time() - cpu
         return out
 
     def _caught_up_watermark(self) -> int:
@@ -320,8 +327,10 @@ class RulesEngine:
         self._collect_saved()  # an earlier checkpoint's failure stops the engine here
         while len(self._saving) >= _QUEUED_CHECKPOINTS:  # bounds the copies held
             await self._saving.popleft()
+        cpu = time.thread_time()
         offset, packed = self._read_to, self._pack()
         changes = self._alert_changes(transitions)
+        self.stats.cpu_seconds += time.thread_time() - cpu
         self._next_checkpoint = time.monotonic() + self.checkpoint_interval
         loop = asyncio.get_running_loop()
         saved = loop.run_in_executor(self._saver, self._save, offset, packed, changes)
@@ -378,11 +387,14 @@ class RulesEngine:
         would be lost behind a later offset)."""
         if self._save_failed is not None:
             raise RuntimeError("an earlier checkpoint failed") from self._save_failed
+        cpu = time.thread_time()
         try:
             return self._transaction(offset, packed, changes)
         except BaseException as exc:
             self._save_failed = exc
             raise
+        finally:  # this thread's alone: the loop's thread adds to the other figure
+            self.stats.checkpoint_cpu_seconds += time.thread_time() - cpu
 
     def _transaction(
         self, offset: int, packed: bytes, changes: list[Opening | Resolution]

@@ -85,4 +85,8 @@ async def start_rules(
         metrics.gauge("rules_lag_records", lambda: float(engine.lag))
         metrics.gauge("rules_loaded", lambda: float(engine.stats.rules))
         metrics.gauge("alerts_opened_total", lambda: float(engine.stats.opened))
+        metrics.gauge(
+            "rules_cpu_seconds_total",
+            lambda: engine.stats.cpu_seconds + engine.stats.checkpoint_cpu_seconds,
+        )
     return RulesService(engine, actions, retention, task)
