@@ -272,7 +272,8 @@ class RulesEngine:
         load. Decoding in a worker thread cost a gateway turn per step for ~10 ms of work.
         """
         cpu = time.thread_time()
-        cols = self._decoder.decode(entries) if entries else None
+        # No rule enabled, nothing to decode: the engine then only moves its offset on.
+        cols = self._decoder.decode(entries) if entries and self._loaded else None
         if caught_up is None:
             watermark = self._watermark
         elif caught_up:
