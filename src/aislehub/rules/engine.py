@@ -122,7 +122,7 @@ class RulesEngine:
         consumer_name: str = "rules",
         batch_max: int = 50_000,
         poll_interval: float = 0.1,
-        step_interval: float = 0.25,
+        step_interval: float = 0.5,
         grace: float = 0.25,
         reload_interval: float = 0.25,
         refresh_interval: float = 1.0,
@@ -139,7 +139,8 @@ class RulesEngine:
         self.poll_interval = poll_interval
         # At most one step per interval while keeping up: each rule costs a fixed ~0.2 ms
         # of NumPy calls per step whatever the batch size, so under load the records
-        # accumulate into larger batches instead (the latency budget is seconds).
+        # accumulate into larger batches instead (the latency budget is seconds; 0.25 s
+        # cost the engine 10-15 % more CPU at ~30k msg/s for ~0.1 s less latency).
         self.step_interval = step_interval
         self.grace_ms = int(grace * 1000)
         self.reload_interval = reload_interval
