@@ -6,23 +6,14 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aislehub.rules.actions import ActionConfig, ActionRunner, sign
-from aislehub.store.metadata import App, MetadataStore
+from aislehub.store.metadata import MetadataStore
 from aislehub.store.rows import utcnow
 from aislehub.store.rules import Opening, RuleStore
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[MetadataStore]:
-    s = MetadataStore(f"sqlite:///{tmp_path / 'm.sqlite'}")
-    s.create_app(App("app1", "App", "app1", "0ne00000001"))
-    yield s
-    s.close()
 
 
 @pytest.fixture

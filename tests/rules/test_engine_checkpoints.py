@@ -7,27 +7,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from aislehub.ingest.local_log import LocalLog
 from aislehub.ingest.record import TelemetryRecord, encode_record
 from aislehub.rules.actions import ActionConfig, ActionRunner
 from aislehub.rules.engine import RulesEngine
-from aislehub.store.metadata import App, MetadataStore
+from aislehub.store.metadata import MetadataStore
 from aislehub.store.rules import RuleStore
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[MetadataStore]:
-    s = MetadataStore(f"sqlite:///{tmp_path / 'm.sqlite'}")
-    s.create_app(App("app1", "App", "app1", "0ne00000001"))
-    yield s
-    s.close()
 
 
 def record(n: int) -> bytes:
