@@ -234,6 +234,7 @@ def test_window_rule_fires_once_resolves_and_runs_webhook_email_command(
         assert len(resolved) == 1 and resolved[0]["resolvedBy"] == "rule"
         assert len(alerts(server, rule="too-warm")) == 1
         assert 0 < metric(server, "rules_cpu_seconds_total") < 60  # its own work only
+        assert 0 < metric(server, "rules_watermark_lag_seconds") < 2  # keeping up
     finally:
         device.shutdown()
 

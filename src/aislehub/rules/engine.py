@@ -181,6 +181,15 @@ class RulesEngine:
     def lag(self) -> int:
         return self._log.backlog(self._read_to)  # offsets need not be dense (JetStream)
 
+    @property
+    def watermark_lag(self) -> float:
+        """Seconds between the clock and the watermark: a window closes at least this long
+        after its end, so it is the floor of an aggregate alert's latency (0 before the
+        first step)."""
+        if not self._watermark:
+            return 0.0
+        return max(0, self._now_ms() - self._watermark) / 1000
+
     async def start(self) -> None:
         saved = await asyncio.to_thread(self.rules.load_checkpoint, self.name)
         end = self._log.durable_offset

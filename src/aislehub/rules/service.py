@@ -84,6 +84,7 @@ async def start_rules(
     if name == "rules":  # the default cell's engine; other cells' lag is in their logs
         metrics.gauge("rules_lag_records", lambda: float(engine.lag))
         metrics.gauge("rules_loaded", lambda: float(engine.stats.rules))
+        metrics.gauge("rules_watermark_lag_seconds", lambda: engine.watermark_lag)
         metrics.gauge("alerts_opened_total", lambda: float(engine.stats.opened))
         metrics.gauge(
             "rules_cpu_seconds_total",
