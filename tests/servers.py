@@ -87,6 +87,16 @@ class Server:
             timeout=60,
         )
 
+    def metric(self, name: str) -> float:
+        """``aislehub_<name>`` on the server's ``/metrics``, summed over its labels (0 when
+        it is not there)."""
+        text = httpx.get(f"http://{self.host}:{self.http_port}/metrics", timeout=10).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.split("{", 1)[0].split(" ", 1)[0] == f"aislehub_{name}"
+        )
+
     def start(self) -> None:
         with (self.data_dir / "server.log").open("ab") as log:
             self.proc = self._spawn(log)

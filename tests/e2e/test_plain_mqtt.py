@@ -8,7 +8,6 @@ import subprocess
 import time
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
@@ -48,14 +47,6 @@ def paho_client(
     client.connect(server.host, server.plain_port, keepalive=30)
     client.loop_start()
     return client, connacks
-
-
-def metric(server: Server, name: str) -> float:
-    text = httpx.get(f"http://{server.host}:{server.http_port}/metrics").text
-    values = [
-        float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(f"aislehub_{name}")
-    ]
-    return sum(values)
 
 
 def latest(server: Server, device_id: str, name: str) -> Any:
@@ -99,7 +90,7 @@ def test_bad_credentials_get_connack_5(server: Server) -> None:
         finally:
             client.loop_stop()
             client.disconnect()
-    assert metric(server, "mqtt_connect_refused_total") >= 2
+    assert server.metric("mqtt_connect_refused_total") >= 2
 
 
 def test_model_id_assigns_the_template_and_a_blocked_device_cannot_reconnect(
@@ -177,7 +168,7 @@ def test_bad_packets_close_only_that_connection(server: Server, case: str) -> No
         "oversized": "mqtt_oversized_total",
         "foreign-topic": "mqtt_topic_refused_total",
     }[case]
-    assert metric(server, counter) == 1
+    assert server.metric(counter) == 1
     good.close()
     bad.close()
 

@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from aiosmtpd.controller import Controller
@@ -156,12 +155,6 @@ def alerts(server: Server, **params: str) -> list[dict[str, Any]]:
     return list(r.json()["value"])
 
 
-def metric(server: Server, name: str) -> float:
-    text = httpx.get(f"http://{server.host}:{server.http_port}/metrics", timeout=10).text
-    [line] = [x for x in text.splitlines() if x.startswith(f"aislehub_{name} ")]
-    return float(line.split()[1])
-
-
 def wait_window_start(seconds: int) -> None:
     """Sleep to just after a window boundary so a test's messages share one window."""
     time.sleep(seconds - time.time() % seconds + 0.1)
@@ -233,8 +226,8 @@ def test_window_rule_fires_once_resolves_and_runs_webhook_email_command(
         resolved = wait_until(lambda: alerts(server, rule="too-warm", state="resolved"), 5)
         assert len(resolved) == 1 and resolved[0]["resolvedBy"] == "rule"
         assert len(alerts(server, rule="too-warm")) == 1
-        assert 0 < metric(server, "rules_cpu_seconds_total") < 60  # its own work only
-        assert 0 < metric(server, "rules_watermark_lag_seconds") < 2  # keeping up
+        assert 0 < server.metric("rules_cpu_seconds_total") < 60  # its own work only
+        assert 0 < server.metric("rules_watermark_lag_seconds") < 2  # keeping up
     finally:
         device.shutdown()
 
